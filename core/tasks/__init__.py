@@ -1,0 +1,80 @@
+"""Task interface: data, model, loss and evaluation metric (with its direction).
+
+A task holds its data as in-memory tensors (or a loader for the `paper` profile) and exposes:
+  * `train_batches(generator)` — an iterator over training batches for one epoch, shuffled by
+    the given torch.Generator so that the checkpointed generator state makes resume exact;
+  * `build_model()` — a fresh nn.Module (initialised from the global torch RNG);
+  * `train_loss(model, batch)` — scalar loss tensor of one batch;
+  * `evaluate(model)` — (mean eval loss, metric) on the eval split.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+
+class Task(abc.ABC):
+    name: str = "task"
+    loss_name: str = "ce"  # key of the training loss in FE logs
+    metric_name: str = "accuracy"
+    metric_mode: str = "max"  # "max" or "min": the direction in which the metric improves
+    device: torch.device = torch.device("cpu")  # set by core.training.Run; batches are moved here
+
+    @abc.abstractmethod
+    def train_batches(self, generator: torch.Generator) -> Iterator:
+        ...
+
+    @abc.abstractmethod
+    def build_model(self) -> nn.Module:
+        ...
+
+    @abc.abstractmethod
+    def train_loss(self, model: nn.Module, batch) -> torch.Tensor:
+        ...
+
+    @abc.abstractmethod
+    def evaluate(self, model: nn.Module) -> tuple[float, float]:
+        ...
+
+
+def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, generator: torch.Generator | None,
+                   drop_last: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Shuffled (generator given) or ordered mini-batches over aligned tensors."""
+    n = len(tensors[0])
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        idx = order[start : start + batch_size]
+        yield tuple(t[idx] for t in tensors)
+
+
+class ClassificationTask(Task):
+    """Image/vector classification with sparse cross-entropy and accuracy on held-out data."""
+
+    def __init__(self, train: Sequence[torch.Tensor], eval: Sequence[torch.Tensor], batch_size: int,
+                 eval_batch_size: int | None = None):
+        self.train_data, self.eval_data = tuple(train), tuple(eval)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or max(batch_size, 256)
+
+    def train_batches(self, generator):
+        for batch in tensor_batches(self.train_data, self.batch_size, generator):
+            yield tuple(t.to(self.device) for t in batch)
+
+    def train_loss(self, model, batch):
+        x, y = batch
+        return nn.functional.cross_entropy(model(x), y)
+
+    @torch.no_grad()
+    def evaluate(self, model):
+        total_loss, correct, n = 0.0, 0, 0
+        for x, y in tensor_batches(self.eval_data, self.eval_batch_size, None):
+            x, y = x.to(self.device), y.to(self.device)
+            logits = model(x)
+            total_loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+        return total_loss / n, correct / n

@@ -1,0 +1,193 @@
+"""The lean PyTorch training loop shared by every stage.
+
+A `Run` owns model, optimizer, schedule, RunHistory and every RNG the loop draws from (torch's
+global RNG for init/dropout, a dedicated generator for data order, numpy and python `random` for
+tasks that use them). `save()` captures all of it, so that train k epochs -> save -> restore ->
+train m epochs is bit-for-bit the same as k + m epochs in one go (on CPU; tested).
+
+Per step the loop does forward, backward, optimizer step and one `loss.item()` (the history needs
+every step's loss, SPEC §5.2). A non-finite loss marks the run diverged and stops it with its
+history kept. Logs are written in FastEstimator's text format (core.felog).
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.artifacts import atomic_write
+from core.errors import CheckpointError
+from core.felog import FELogWriter
+from core.history import RunHistory
+from core.optim import get_lr, make_optimizer, set_lr
+from core.schedules import Schedule
+from core.tasks import Task
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Run:
+    """One training run of `task` under `schedule`; call `train(epochs)` repeatedly to extend it."""
+
+    def __init__(self, task: Task, optimizer: str, lr: float, schedule: Schedule | None = None, seed: int = 0,
+                 momentum: float = 0.0, weight_decay: float = 0.0, max_steps_per_epoch: int | None = None,
+                 log_steps: int = 100, device: str = "cpu"):
+        seed_everything(seed)
+        self.task, self.seed = task, seed
+        task.device = torch.device(device)
+        self.model = task.build_model().to(task.device)
+        self.optimizer = make_optimizer(optimizer, self.model.parameters(), lr, momentum, weight_decay)
+        self.lr0 = lr
+        self.schedule = schedule or Schedule()
+        self.history = RunHistory()
+        self.data_generator = torch.Generator().manual_seed(seed)
+        self.global_step = 0
+        self.max_steps_per_epoch = max_steps_per_epoch
+        self.log_steps = log_steps
+        self.log: FELogWriter | None = None
+        self._log_offset: int | None = None  # log size at the last restored checkpoint
+
+    def open_log(self, path: str | Path) -> None:
+        """Write the FE-format log to `path`; after a restore, cut it back to the checkpoint and append."""
+        if self._log_offset is None:
+            self.log = FELogWriter(path)
+            self.log.start(self.log_steps)
+        else:
+            with open(path, "a") as f:
+                f.truncate(self._log_offset)
+            self.log = FELogWriter(path, append=True)
+
+    @property
+    def epoch(self) -> int:
+        return self.history.epochs
+
+    @property
+    def lr(self) -> float:
+        return get_lr(self.optimizer)
+
+    def train(self, epochs: int, total_epochs: int | None = None) -> RunHistory:
+        """Train `epochs` more epochs (fewer if the run diverges). `total_epochs` is told to schedules."""
+        steps_hint = self.max_steps_per_epoch or 0
+        self.schedule.on_train_begin(self.lr0, steps_hint, total_epochs or self.epoch + epochs)
+        for _ in range(epochs):
+            if self.history.diverged:
+                break
+            self._train_epoch()
+        return self.history
+
+    def _train_epoch(self) -> None:
+        epoch = self.epoch + 1
+        history, model, optimizer, schedule, log = self.history, self.model, self.optimizer, self.schedule, self.log
+        new_lr = schedule.on_epoch_begin(epoch, history, self.lr)
+        if log:
+            for line in schedule.log_lines():
+                log.comment(line)
+        if new_lr != self.lr:
+            set_lr(optimizer, new_lr)
+        model.train()
+        start, steps, tick = time.perf_counter(), 0, time.perf_counter()
+        per_step = schedule.per_step
+        for batch in self.task.train_batches(self.data_generator):
+            if self.max_steps_per_epoch and steps >= self.max_steps_per_epoch:
+                break
+            self.global_step += 1
+            steps += 1
+            if per_step:
+                set_lr(optimizer, schedule.on_step_begin(self.global_step, epoch, self.lr))
+            optimizer.zero_grad(set_to_none=True)
+            loss = self.task.train_loss(model, batch)
+            loss.backward()
+            optimizer.step()
+            value = loss.item()
+            history.step_loss.append(value)
+            if not math.isfinite(value):
+                history.diverged = True
+                break
+            if log and (self.global_step == 1 or self.global_step % self.log_steps == 0):
+                now = time.perf_counter()
+                extra = {} if self.global_step == 1 else {"steps/sec": round(self.log_steps / max(now - tick, 1e-9), 2)}
+                log.write("Train", self.global_step, **{self.task.loss_name: value, "model_lr": self.lr}, **extra)
+                tick = now
+        history.epoch_steps.append(steps)
+        history.epoch_lr.append(self.lr)
+        if log:
+            log.write("Train", self.global_step, epoch=epoch, epoch_time=f"{time.perf_counter() - start:.2f} sec")
+        if history.diverged:
+            eval_loss, metric = math.nan, math.nan
+        else:
+            model.eval()
+            eval_loss, metric = self.task.evaluate(model)
+            history.diverged = not math.isfinite(eval_loss)
+        history.eval_loss.append(float(eval_loss))
+        history.eval_metric.append(float(metric))
+        history.epoch_seconds.append(time.perf_counter() - start)
+        if log:
+            log.write("Eval", self.global_step, epoch=epoch,
+                      **{self.task.loss_name: eval_loss, self.task.metric_name: metric})
+
+    def finish_log(self, total_time: float) -> None:
+        if self.log:
+            self.log.write("Finish", self.global_step, model_lr=self.lr, total_time=f"{total_time:.2f} sec")
+            self.log.close()
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "history": self.history.state_dict(),
+            "global_step": self.global_step,
+            "lr0": self.lr0,
+            "log_offset": self.log.tell() if self.log else None,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "data": self.data_generator.get_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.history = RunHistory.from_state_dict(state["history"])
+        self.global_step = state["global_step"]
+        self.lr0 = state["lr0"]
+        self._log_offset = state.get("log_offset")
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.data_generator.set_state(rng["data"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+
+    def save(self, path: str | Path) -> Path:
+        state = self.state_dict()
+        return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+    def restore(self, path: str | Path) -> "Run":
+        self.load_state_dict(load_checkpoint(path))
+        return self
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint written by Run.save; any failure is a CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many types for corrupt files
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "history", "rng"} <= state.keys():
+        raise CheckpointError(f"checkpoint {path} is not a training-run checkpoint (missing model/optimizer/rng)")
+    return state
