@@ -1,6 +1,7 @@
 # ARC reproduction pipeline. `make test` and `make reproduce` install .venv first on a fresh clone.
 PROFILE ?= mini
 ARGS ?=
+BENCH ?=
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -27,8 +28,8 @@ lock: ## regenerate requirements-lock.txt from requirements.txt in a scratch ven
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
-	$(PY) -m bench
+bench: $(STAMP) ## all benchmarks; one with e.g. `make bench BENCH=engine`
+	$(PY) -m bench $(BENCH)
 
 train: $(STAMP)
 	$(PY) -m core.train profile=$(PROFILE) $(ARGS)
@@ -38,3 +39,11 @@ reproduce: $(STAMP)
 
 clean-artifacts:
 	rm -rf artifacts/$(PROFILE)
+
+# ---- stage targets (one section per stage) ------------------------------------------------------
+# datagen (issue #3)
+
+# arc_model (issue #4)
+
+# experiments (issue #5)
+

@@ -1,0 +1,23 @@
+"""`python -m bench [name ...]`: run every benchmark module (or the named ones); `engine` runs last so
+that `engine_overhead_ratio=` is the final line."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import bench
+
+
+def main(argv: list[str]) -> None:
+    names = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
+    names = [n for n in names if n != "engine"] + (["engine"] if "engine" in names else [])
+    unknown = [n for n in argv if n not in names]
+    if unknown:
+        sys.exit(f"error: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(names)}")
+    for name in argv or names:
+        importlib.import_module(f"bench.bench_{name}").main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
