@@ -1,0 +1,58 @@
+"""The ARC training-set format shared by datagen (writer) and arc_model (reader): one Parquet row per point.
+
+A point is one checkpoint C of one training run (paper §3.2, SPEC §2). Its features are the signals of
+the last k <= 3 cycles that ended at C; its label is the branch (x1.618, x1.0, x0.618) with the lowest
+validation loss after n more epochs. Actions are indexed as ARC's classes: 0 raise, 1 keep, 2 decrease.
+
+Columns (lists are oldest-first):
+  task, run_id (str); point (0-based index in its run); seed; optimizer (adam|sgd|rmsprop); n (epochs per
+  cycle); lr0; cycles (k, 1..3);
+  train_loss  list<float>  raw per-step training losses of the k cycles (NOT resized; the authors'
+                           pickle stores them resized to 100k, which a resize to 100k leaves unchanged)
+  val_loss    list<float>  per-epoch validation losses of the k cycles (k*n values)
+  train_lr    list<float>  the LR in force in each of the k cycles (k values)
+  branch_loss list<float>  [l_raise, l_keep, l_decrease]; non-finite = diverged (ranks worst)
+  chosen      int          action continued at random among the two best (-1 for a run's last point)
+  replicate_loss float     l* of the chosen branch when re-run from C (NaN for a run's last point)
+  label_raw   int          argmin of branch_loss
+  label       int          label after ground-truth correction (= label_raw before correction)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from core.errors import DataError
+
+COLUMNS = ("task", "run_id", "point", "seed", "optimizer", "n", "lr0", "cycles", "train_loss", "val_loss",
+           "train_lr", "branch_loss", "chosen", "replicate_loss", "label_raw", "label")
+ACTIONS = (1.618, 1.0, 0.618)  # class index -> LR multiplier (SPEC §1)
+
+
+def validate_points(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    """Raise DataError naming `source` if the frame lacks columns or holds impossible values."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source}: not an ARC points file, missing columns {missing}")
+    if len(frame) == 0:
+        raise DataError(f"{source}: holds no points")
+    bad_label = ~frame["label"].isin([0, 1, 2]) | ~frame["label_raw"].isin([0, 1, 2])
+    if bad_label.any():
+        raise DataError(f"{source}: labels must be 0, 1 or 2 (row {int(bad_label.idxmax())})")
+    lengths_ok = frame.apply(lambda r: len(r.train_lr) == r.cycles and len(r.val_loss) >= r.cycles
+                             and len(r.train_loss) >= r.cycles and len(r.branch_loss) == 3, axis=1)
+    if not lengths_ok.all():
+        raise DataError(f"{source}: inconsistent list lengths at row {int((~lengths_ok).idxmax())}")
+    return frame
+
+
+def read_points(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"ARC points file not found: {path}")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:
+        raise DataError(f"cannot read ARC points file {path}: {err}") from None
+    return validate_points(frame, path)
