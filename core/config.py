@@ -7,9 +7,10 @@ fails at compose time, naming the key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from omegaconf import II, MISSING
 
 
@@ -67,12 +68,22 @@ class TrainConfig:
     init_checkpoint: Optional[str] = None  # start from this checkpoint instead of a fresh model
 
 
+@dataclass
+class SlurmLauncherConf(SlurmQueueConf):
+    """hydra-submitit-launcher 1.2.0's SlurmQueueConf lacks `srun_args`, so `hydra.launcher.srun_args=[...]`
+    is rejected by the structured config although submitit accepts it. The launcher forwards every
+    non-base key as `slurm_<key>` to submitit, so adding the field here is enough."""
+
+    srun_args: Optional[List[str]] = None
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="profile", name="profile_schema", node=ProfileConfig)
     cs.store(group="optimizer", name="optimizer_schema", node=OptimizerConfig)
     cs.store(group="paths", name="paths_schema", node=PathsConfig)
+    cs.store(group="hydra/launcher", name="slurm_schema", node=SlurmLauncherConf, provider="arc_repro")
 
 
 register_configs()

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import core.config  # noqa: F401  (registers the schemas)
 from core.artifacts import atomic_write, atomic_write_text, config_digest, is_done, mark_done
+from core.cli import run_stage
 from core.errors import ConfigError, DataError, exit_on_user_error
 from core.instantiate import build
 from core.training import Run, load_checkpoint
@@ -82,4 +83,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)
