@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import hydra
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 import core.config  # noqa: F401  (registers the schemas)
@@ -24,6 +25,9 @@ def validate_common(cfg: DictConfig) -> None:
     """Checks shared by every stage; raise before anything is written."""
     if cfg.optimizer.lr <= 0:
         raise ConfigError(f"optimizer.lr must be > 0, got {cfg.optimizer.lr}")
+    if str(cfg.profile.device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"profile.device={cfg.profile.device} but no CUDA device is visible "
+                          "(override with profile.device=cpu)")
     if cfg.profile.requires_data_dir and not Path(cfg.paths.data).is_dir():
         raise DataError(f"paths.data: data directory not found: {cfg.paths.data} "
                         f"(profile '{cfg.profile.name}' reads real datasets from it)")
