@@ -1,0 +1,187 @@
+"""arc_model against FastEstimator 1.7's own ARC (issue #4 acceptance).
+
+* 1,000 random histories: our on-line input equals what `fe.schedule.ARC` builds (max abs diff <= 1e-6);
+* with the published arc.h5: our probabilities match FE's Keras model to 1e-5, decisions agree 100%;
+* weight interchange both ways, and a whole FE training run: LRScheduler(lr_fn="arc") vs our ARCTrace.
+TensorFlow is imported once for the module (~5 s).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+
+tf = pytest.importorskip("tensorflow")
+from fastestimator.schedule.lr_schedule import ARC  # noqa: E402
+
+from arc_model.controller import ARCController, history_cycles, is_decision_epoch  # noqa: E402
+from arc_model.network import ARCNet  # noqa: E402
+from arc_model.preprocess import online_input  # noqa: E402
+from arc_model.weights import load_keras_h5, save_keras_h5  # noqa: E402
+from core.history import RunHistory  # noqa: E402
+
+DEFAULT_PUBLISHED = Path(__file__).resolve().parents[2] / "shared/reference/arc.h5"
+PUBLISHED = Path(os.environ.get("ARC_PUBLISHED_WEIGHTS", DEFAULT_PUBLISHED))
+needs_published = pytest.mark.skipif(
+    not PUBLISHED.is_file(), reason=f"published ARC weights not found at {PUBLISHED} (set ARC_PUBLISHED_WEIGHTS)")
+MULTIPLIERS = (1.618, 1.0, 0.618)
+
+
+def fe_arc_without_model(frequency: int) -> ARC:
+    """FE's own ARC object (its real __init__ and bookkeeping), minus the network it would download."""
+    with mock.patch.object(ARC, "_load_arc_model", return_value=None):
+        return ARC(frequency=frequency)
+
+
+def fe_input(arc: ARC) -> np.ndarray:
+    """The first lines of FE's `ARC.predict_next_multiplier`: its own preprocessing of its own deques."""
+    train_loss, missing = arc._merge_list(arc.all_train_loss)
+    train_loss = arc._preprocess_train_loss(train_loss, missing)
+    val_loss, missing = arc._merge_list(arc.all_eval_loss)
+    val_loss = arc._preprocess_val_loss(val_loss, missing)
+    train_lr, missing = arc._merge_list(arc.all_train_lr)
+    train_lr = arc._preprocess_train_lr(train_lr, missing)
+    return np.concatenate((train_loss, val_loss, train_lr), axis=1)
+
+
+def random_history(rng: np.random.Generator):
+    """A random run up to a decision epoch, fed to FE's ARC exactly as its LRScheduler does, and recorded
+    in a RunHistory as core.training does. Returns (FE input, history, epoch, frequency, with_eval)."""
+    frequency = int(rng.integers(1, 6))
+    epoch = int(rng.choice([e for e in range(2, 4 * frequency + 3) if is_decision_epoch(e, frequency)]))
+    with_eval = rng.random() < 0.8
+    arc, history = fe_arc_without_model(frequency), RunHistory()
+    lr = float(10 ** rng.uniform(-5, 0))
+    loss = float(10 ** rng.uniform(-2, 1))
+    for e in range(1, epoch):
+        if e > 1 and is_decision_epoch(e, frequency):
+            lr = float(np.float32(lr * MULTIPLIERS[rng.integers(3)]))
+        steps = int(rng.integers(1, 60))
+        for _ in range(steps):
+            loss = loss * float(np.exp(rng.normal(-0.01, 0.1)))
+            value = np.float32(loss)  # FE: data[loss].numpy(); core: loss.item() of a float32 tensor
+            arc.accumulate_single_train_loss(value)
+            history.step_loss.append(float(value))
+        history.epoch_steps.append(steps)
+        history.epoch_lr.append(lr)
+        if e % frequency == 0:  # FE: train epoch end
+            arc.accumulate_all_lrs(lr)
+            arc.gather_multiple_train_losses()
+        if with_eval:  # FE: eval epoch end
+            eval_loss = np.float32(loss * rng.uniform(0.8, 1.5))
+            arc.accumulate_single_eval_loss(eval_loss)
+            history.eval_loss.append(float(eval_loss))
+            if e % frequency == 0:
+                arc.gather_multiple_eval_losses()
+    return fe_input(arc), history, epoch, frequency, with_eval
+
+
+@pytest.fixture(scope="module")
+def histories():
+    rng = np.random.default_rng(2021)
+    return [random_history(rng) for _ in range(1000)]
+
+
+def test_online_input_equals_fastestimator_for_1000_random_histories(histories):
+    worst = 0.0
+    for fe_x, history, epoch, frequency, _ in histories:
+        ours = online_input(*history_cycles(history, epoch, frequency))
+        assert ours.shape == fe_x.shape == (300, 3) and ours.dtype == np.float32
+        worst = max(worst, float(np.abs(ours - fe_x).max()))
+    assert worst <= 1e-6, worst
+    assert any(not h[4] for h in histories) and any(h[2] > 3 * h[3] for h in histories)  # both regimes covered
+
+
+@needs_published
+def test_published_weights_probabilities_and_decisions_match_fastestimator(histories):
+    keras_model = ARC.lstm_stacked()
+    keras_model.load_weights(str(PUBLISHED))
+    ours = load_keras_h5(PUBLISHED)
+    fe_x = np.stack([h[0] for h in histories]).astype(np.float32)
+    our_x = np.stack([online_input(*history_cycles(h[1], h[2], h[3])) for h in histories])
+    fe_p = keras_model(fe_x, training=False).numpy()
+    our_p = ours.probabilities(our_x).numpy()
+    assert np.abs(fe_p - our_p).max() <= 1e-5
+    assert (fe_p.argmax(1) == our_p.argmax(1)).all()
+    assert len(set(fe_p.argmax(1))) > 1  # the histories exercise more than one decision
+
+
+def test_our_candidate_h5_loads_into_fastestimator_keras_model(tmp_path):
+    torch.manual_seed(7)
+    model = ARCNet()
+    save_keras_h5(model, tmp_path / "arc.h5")
+    keras_model = ARC.lstm_stacked()
+    keras_model.load_weights(str(tmp_path / "arc.h5"))
+    x = np.random.default_rng(0).normal(size=(32, 300, 3)).astype(np.float32)
+    assert np.abs(keras_model(x, training=False).numpy() - model.probabilities(x).numpy()).max() <= 1e-5
+    keras_model.save_weights(str(tmp_path / "keras.h5"))  # and Keras' own file reads back into ours
+    again = load_keras_h5(tmp_path / "keras.h5")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def _fe_run(trace_fn):
+    """A tiny FE PyTorch training (10 epochs -> ARC decisions at epochs 4, 7, 10); (LR log, ARC lines)."""
+    import fastestimator as fe
+
+    fe.enable_deterministic(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 8)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    pipeline = fe.Pipeline(train_data=fe.dataset.NumpyDataset({"x": x, "y": y}),
+                           eval_data=fe.dataset.NumpyDataset({"x": x[:16], "y": y[:16]}), batch_size=16)
+    model = fe.build(lambda: torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2),
+                                                 torch.nn.Softmax(-1)),
+                     optimizer_fn=lambda p: torch.optim.SGD(p, lr=0.05))
+    network = fe.Network(ops=[fe.op.tensorop.model.ModelOp(model=model, inputs="x", outputs="y_pred"),
+                              fe.op.tensorop.loss.CrossEntropy(inputs=("y_pred", "y"), outputs="ce"),
+                              fe.op.tensorop.model.UpdateOp(model=model, loss_name="ce")])
+    estimator = fe.Estimator(pipeline=pipeline, network=network, epochs=10, traces=[trace_fn(model)], log_steps=3)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        summary = estimator.fit(summary="arc")
+    lr_key = next(k for k in summary.history["train"] if k.endswith("_lr"))
+    lrs = {step: float(v) for step, v in summary.history["train"][lr_key].items()}
+    return lrs, [line for line in out.getvalue().splitlines() if line.startswith("FastEstimator-ARC")]
+
+
+@needs_published
+def test_fe_trace_reproduces_fastestimator_lrscheduler_arc(tmp_path, monkeypatch):
+    from fastestimator.trace.adapt import LRScheduler
+
+    from arc_model.fe_trace import ARCTrace
+
+    home = tmp_path / "home"  # FE's ARC reads ~/fastestimator_data/arc_model/arc.h5 (else downloads)
+    (home / "fastestimator_data" / "arc_model").mkdir(parents=True)
+    shutil.copy(PUBLISHED, home / "fastestimator_data" / "arc_model" / "arc.h5")
+    monkeypatch.setenv("HOME", str(home))
+    fe_lrs, fe_lines = _fe_run(lambda model: LRScheduler(model, lr_fn="arc"))
+    our_lrs, our_lines = _fe_run(lambda model: ARCTrace(model, weights=str(PUBLISHED)))
+    assert len(fe_lines) == 3 and our_lines == fe_lines
+    assert our_lrs == fe_lrs
+
+
+@needs_published
+def test_controller_fed_like_a_pytorch_loop_matches_fastestimator(histories):
+    """ARCController, fed step/eval losses as a hand-written loop would, decides as FE's ARC."""
+    keras_model = ARC.lstm_stacked()
+    keras_model.load_weights(str(PUBLISHED))
+    for fe_x, history, epoch, frequency, with_eval in histories[:50]:
+        controller = ARCController(PUBLISHED, frequency=frequency)
+        start = 0
+        for e in range(1, epoch):
+            for loss in history.step_loss[start:start + history.epoch_steps[e - 1]]:
+                controller.record_step(loss)
+            start += history.epoch_steps[e - 1]
+            controller.end_epoch(lr=history.epoch_lr[e - 1])
+            if with_eval:
+                controller.record_eval(history.eval_loss[e - 1])
+        lr = history.epoch_lr[-1]
+        expected = MULTIPLIERS[int(np.argmax(keras_model(fe_x[None], training=False).numpy()))]
+        assert controller.next_lr(lr) == float(np.float32(lr * expected))
