@@ -17,13 +17,16 @@ from core.felog import parse_log
 from conftest import REPO, run_module
 
 
+SYNTHETIC = ("budgets.smoke.synthetic_points=256",)  # SYNTHETIC points, so these tests need no datagen output
+
+
 def smoke_cfg(root: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         return compose("train_arc", overrides=["profile=smoke", f"paths.root={root}", *overrides])
 
 
 def test_multirun_trains_candidates_and_tabulates_their_metrics(tmp_path):
-    result = run_module("arc_model", "--multirun", "profile=smoke", "seed=1,2", cwd=tmp_path)
+    result = run_module("arc_model", "--multirun", "profile=smoke", "seed=1,2", *SYNTHETIC, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     runs = sorted((tmp_path / "artifacts/smoke/train_arc").glob("synthetic256-repo-s*"))
     assert [r.name.split("-")[2] for r in runs] == ["s1", "s2"]
@@ -36,11 +39,11 @@ def test_multirun_trains_candidates_and_tabulates_their_metrics(tmp_path):
         load_keras_h5(run / "arc.h5")
         evals = parse_log(run / "log.txt")["eval"]
         assert sorted(evals["weighted_accuracy"]) == [2, 4]  # 179 train points / 128 = 2 steps per epoch
-    table = run_module("arc_model.candidates", "profile=smoke", cwd=tmp_path)
+    table = run_module("arc_model.candidates", "profile=smoke", *SYNTHETIC, cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     frame = pd.read_csv(tmp_path / "artifacts/smoke/train_arc/candidates.csv")
     assert frame.seed.tolist() == [1, 2] and frame.accuracy.between(0, 1).all()
-    again = run_module("arc_model", "profile=smoke", "seed=1", cwd=tmp_path)
+    again = run_module("arc_model", "profile=smoke", "seed=1", *SYNTHETIC, cwd=tmp_path)
     assert again.returncode == 0 and "done already" in again.stdout
 
 
@@ -82,7 +85,7 @@ def test_missing_dataset_and_bad_config_fail_with_one_line_before_writing(tmp_pa
     assert missing.stderr.strip().splitlines()[-1].startswith("error: data.path: ARC dataset not found: ")
     assert str(tmp_path / "artifacts/mini/correct/dataset.parquet") in missing.stderr
     assert not (tmp_path / "artifacts").exists()
-    bad = run_module("arc_model", "profile=smoke", "preprocessing=bilinear", cwd=tmp_path)
+    bad = run_module("arc_model", "profile=smoke", "preprocessing=bilinear", *SYNTHETIC, cwd=tmp_path)
     assert bad.returncode == 2 and "preprocessing" in bad.stderr.strip().splitlines()[-1]
     typo = run_module("arc_model", "profile=smoke", "epochz=3", cwd=tmp_path)
     assert typo.returncode != 0 and "epochz" in typo.stderr
