@@ -1,0 +1,123 @@
+"""Training jobs of data generation, run concurrently in a pool of single-threaded worker processes.
+
+Every training of SPEC §2 is one `Job`: restore checkpoint C (or start fresh), reseed every RNG with the job's
+own seed, set the LR, train n epochs with core.training.Run, optionally save the end state as the next C.
+The three branches of a point are independent jobs, so they run at the same time (issue #3 item 4).
+
+Why reseed: Run checkpoints hold every RNG, so re-running a branch from C with C's RNG would repeat it bit for
+bit and the replicate l* of SPEC §2.1 would always equal l_x. The authors reloaded Keras checkpoints, which do
+not hold RNG state, so each trial saw its own data order and dropout [I]; a distinct seed per trial does the
+same, reproducibly. Each worker uses one intra-op thread, so a job's numbers do not depend on which process
+or how many jobs run beside it: a killed and resumed stage reproduces an uninterrupted one exactly.
+"""
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import random
+import time
+from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult
+
+import numpy as np
+import torch
+
+from core.instantiate import build
+from core.optim import set_lr
+from core.training import Run
+
+
+@dataclass(frozen=True)
+class Job:
+    task: str  # JSON of the task's instantiate node ({_target_, args...}); workers cache the built task
+    optimizer: str
+    lr0: float
+    momentum: float
+    run_seed: int
+    lr: float  # LR of this trial (r times the branch multiplier)
+    epochs: int
+    seed: int  # the trial's own seed for data order, dropout and every other RNG
+    start: str | None = None  # checkpoint C to restore; None = a fresh model
+    save_to: str | None = None  # write the end state here (the trunk / replicate run)
+    max_steps_per_epoch: int | None = None
+    device: str = "cpu"
+
+
+@dataclass
+class JobResult:
+    loss: float  # validation loss after the last epoch; +inf when the trial diverged
+    history: dict | None  # the run's full RunHistory state (only for jobs that save their state)
+
+
+_TASK_CACHE: dict[str, object] = {}
+
+
+def task_of(spec: str):
+    """The task of `spec`, built once per worker process (building loads its data)."""
+    if spec not in _TASK_CACHE:
+        _TASK_CACHE.clear()
+        _TASK_CACHE[spec] = build(json.loads(spec), "datagen_task")
+    return _TASK_CACHE[spec]
+
+
+def reseed(run: Run, seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    run.data_generator.manual_seed(seed)
+
+
+def run_job(job: Job) -> JobResult:
+    run = Run(task_of(job.task), job.optimizer, job.lr0, seed=job.run_seed, momentum=job.momentum,
+              max_steps_per_epoch=job.max_steps_per_epoch, device=job.device)
+    if job.start:
+        run.restore(job.start)
+    reseed(run, job.seed)
+    set_lr(run.optimizer, job.lr)
+    history = run.train(job.epochs)
+    if job.save_to:
+        run.save(job.save_to)
+    loss = history.eval_loss[-1] if history.eval_loss else math.nan
+    loss = loss if math.isfinite(loss) and not history.diverged else math.inf
+    return JobResult(loss, history.state_dict() if job.save_to else None)
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+class BranchPool:
+    """Worker processes (spawned: safe with CUDA and threads) that run Jobs; one per concurrent branch.
+
+    multiprocessing.Pool starts all its workers up front; concurrent.futures' ProcessPoolExecutor spawns them
+    on demand and, counting finished jobs as idle workers, can leave all jobs on one process (measured)."""
+
+    def __init__(self, workers: int = 3, threads_per_worker: int = 1):
+        self.workers = workers
+        if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
+            # in a joblib (loky) worker of a Hydra multirun: a spawned child re-applies its parent's default
+            # start method, and 'loky' is unknown to multiprocessing (the children would die at start-up)
+            multiprocessing.set_start_method("spawn", force=True)
+        self.pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (threads_per_worker,))
+
+    def submit(self, job: Job) -> AsyncResult:
+        return self.pool.apply_async(run_job, (job,))
+
+    def run_all(self, jobs: list[Job]) -> list[JobResult]:
+        pending = [self.submit(job) for job in jobs]
+        return [result.get() for result in pending]
+
+    def warm_up(self, task: str, seconds: float = 0.5) -> None:
+        """Build `task` in every worker (imports and data loading out of any timing): each worker takes one
+        of `workers` probes, since a probe holds its worker for `seconds`."""
+        self.pool.starmap(_probe, [(task, seconds)] * self.workers, chunksize=1)
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
+
+
+def _probe(task: str, seconds: float) -> None:
+    task_of(task)
+    time.sleep(seconds)

@@ -1,0 +1,77 @@
+"""Typed config schemas of the datagen and correct stages (a typo or wrong type fails at compose time)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import II, MISSING
+
+from core.config import PathsConfig, ProfileConfig
+
+
+@dataclass
+class TaskSize:
+    """A task under one profile: constructor arguments of its class and the epoch cap."""
+    args: Dict[str, Any] = field(default_factory=dict)
+    max_steps_per_epoch: Optional[int] = None
+    epoch_minutes: Optional[float] = None  # paper only: estimated GPU minutes per epoch, for `make plan` [I]
+
+
+@dataclass
+class DatagenTaskConfig:
+    """One row of Table 1 (SPEC §2.2)."""
+    name: str = MISSING
+    number: int = MISSING
+    lr_range: List[float] = MISSING  # [Min Init LR, Max Init LR]
+    target: str = MISSING  # the task class
+    sizes: Dict[str, TaskSize] = field(default_factory=dict)
+
+
+@dataclass
+class DatagenBudget:
+    runs_per_task: int = MISSING
+    n_min: int = 1
+    n_max: int = 10
+    cycles: int = 10  # step-1 cycles per run = points per run (paper: 10n epochs / n)
+    lr_scale: float = 1.0  # multiplies Table 1's LR0 range (see configs/datagen.yaml)
+
+
+@dataclass
+class DatagenConfig:
+    profile: ProfileConfig = MISSING
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    datagen_task: DatagenTaskConfig = MISSING
+    budgets: Dict[str, DatagenBudget] = field(default_factory=dict)
+    seed: int = 0  # base seed of every draw
+    runs: int = II("budgets.${profile.name}.runs_per_task")
+    run_index: Optional[int] = None  # generate this run only (e.g. a Hydra multirun over run_index)
+    n_min: int = II("budgets.${profile.name}.n_min")
+    n_max: int = II("budgets.${profile.name}.n_max")
+    cycles: int = II("budgets.${profile.name}.cycles")
+    lr_scale: float = II("budgets.${profile.name}.lr_scale")
+    optimizers: List[str] = field(default_factory=lambda: ["adam", "sgd", "rmsprop"])
+    sgd_momentum: float = 0.0  # UNSPECIFIED; Keras SGD's default [I]
+    workers: int = 3  # concurrent trainings (the 3 branches of a point)
+    threads_per_worker: int = 1
+    parallel_runs: int = 2  # runs interleaved in the worker pool (keeps every core busy during replicates)
+
+
+@dataclass
+class CorrectConfig:
+    profile: ProfileConfig = MISSING
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    rule: str = "full"  # full: the whole ranking must survive (paper's example [P §3.3]); argmin: only the best
+    last_point: str = "keep"  # keep: a run's last point keeps its raw label (no replicate exists); drop
+    input_dir: str = "${paths.artifacts}/datagen"
+    output_dir: str = "${paths.artifacts}/correct"
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="datagen_schema", node=DatagenConfig)
+    cs.store(name="correct_schema", node=CorrectConfig)
+    cs.store(group="datagen_task", name="datagen_task_schema", node=DatagenTaskConfig)
+
+
+register_configs()

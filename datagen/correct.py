@@ -1,0 +1,112 @@
+"""`python -m datagen.correct`: ground-truth correction (SPEC §2.1, paper §3.3) of every generated point.
+
+For a point whose run continued with action x, l*_x (the replicate: the next step 1 re-ran x from C) replaces
+l_x. If the ranking of (l+, l1, l-) changes, noise rather than the LR decided it, and the label becomes 1
+(keep the LR). `rule=full` (default) compares the whole ranking, as the paper's example implies: with
+(l+, l1, l-) = (0.113, 0.112, 0.111) and x = decrease, l*- = 0.109 keeps the label and l*- = 0.115 makes it
+'keep'; `rule=argmin` only compares the best action. A run's last point has no replicate: `last_point=keep` (default) keeps its raw label, `drop` drops it
+(SPEC §2.1 leaves this UNSPECIFIED). A diverged replicate (non-finite l*) ranks last, so it always counts as
+a changed order.
+
+Output: ${paths.artifacts}/correct/dataset.parquet (core.points columns, `label` corrected, `label_raw`
+kept), report.csv and report.txt (label distributions before/after and fraction changed per task), DONE.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+import datagen.config  # noqa: F401  (registers the schemas)
+from core.artifacts import atomic_write, atomic_write_text, mark_done
+from core.errors import ConfigError, DataError, exit_on_user_error
+from core.points import validate_points
+from datagen.procedure import order
+
+RULES, LAST_POINT = ("full", "argmin"), ("keep", "drop")
+KEEP = 1
+
+
+def corrected_label(branch_loss, chosen: int, replicate: float, label_raw: int, rule: str) -> int:
+    if chosen < 0:
+        return label_raw
+    replaced = list(branch_loss)
+    replaced[chosen] = replicate
+    before, after = order(branch_loss), order(replaced)
+    unchanged = before == after if rule == "full" else before[0] == after[0]
+    return label_raw if unchanged else KEEP
+
+
+def correct_points(points: pd.DataFrame, rule: str = "full", last_point: str = "keep") -> pd.DataFrame:
+    if rule not in RULES:
+        raise ConfigError(f"rule must be one of {RULES}, got '{rule}'")
+    if last_point not in LAST_POINT:
+        raise ConfigError(f"last_point must be one of {LAST_POINT}, got '{last_point}'")
+    points = points[points.chosen >= 0] if last_point == "drop" else points
+    points = points.reset_index(drop=True).copy()
+    points["label"] = [corrected_label(list(r.branch_loss), r.chosen, r.replicate_loss, r.label_raw, rule)
+                       for r in points.itertuples()]
+    return points
+
+
+def label_report(points: pd.DataFrame) -> pd.DataFrame:
+    """Per task and in total: points, label counts before (raw) and after correction, fraction changed."""
+    def summary(frame: pd.DataFrame) -> dict:
+        row = {"points": len(frame), "runs": frame.run_id.nunique()}
+        for column, tag in (("label_raw", "raw"), ("label", "corrected")):
+            counts = frame[column].value_counts()
+            row.update({f"{tag}_{c}": int(counts.get(c, 0)) for c in (0, 1, 2)})
+        row["changed"] = float((frame.label != frame.label_raw).mean())
+        return row
+    rows = {task: summary(frame) for task, frame in points.groupby("task", sort=False)}
+    rows["ALL"] = summary(points)
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("task")
+
+
+def read_runs(input_dir: Path) -> pd.DataFrame:
+    files = sorted(input_dir.glob("*/run-*.parquet"))
+    if not files:
+        raise DataError(f"no generated runs under {input_dir} (run `make datagen` first)")
+    frames = []
+    for file in files:
+        try:
+            frame = pd.read_parquet(file)
+        except Exception as err:
+            raise DataError(f"cannot read run file {file}: {err}") from None
+        if len(frame):  # a run that diverged in its first cycle has no points
+            frames.append(validate_points(frame, file))
+    if not frames:
+        raise DataError(f"every run under {input_dir} is empty")
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_correction(cfg: DictConfig) -> Path:
+    if cfg.rule not in RULES or cfg.last_point not in LAST_POINT:
+        raise ConfigError(f"rule must be one of {RULES} and last_point one of {LAST_POINT}, "
+                          f"got rule={cfg.rule} last_point={cfg.last_point}")
+    points = correct_points(read_runs(Path(cfg.input_dir)), cfg.rule, cfg.last_point)
+    report = label_report(points)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write(out / "dataset.parquet", lambda tmp: points.to_parquet(tmp, index=False))
+    atomic_write(out / "report.csv", lambda tmp: report.to_csv(tmp))
+    text = (f"label 0 raise, 1 keep, 2 decrease; rule={cfg.rule}, last_point={cfg.last_point}\n"
+            f"{report.to_string(float_format=lambda v: f'{v:.3f}')}\n")
+    atomic_write_text(out / "report.txt", text)
+    mark_done(out, {"points": len(points), "tasks": int(points.task.nunique()), "rule": cfg.rule,
+                    "changed": float(report.loc["ALL", "changed"])})
+    print(text + f"{len(points)} points from {points.task.nunique()} tasks -> {out / 'dataset.parquet'}", flush=True)
+    return out
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="correct")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    run_correction(cfg)
+
+
+if __name__ == "__main__":
+    main()

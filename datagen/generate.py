@@ -1,0 +1,131 @@
+"""Generate (`python -m datagen`) the ARC points of one Table-1 task (all its runs, or `run_index` only).
+
+Output: ${paths.artifacts}/datagen/<task>/run-<index>.parquet, one per finished training run (core.points
+columns, written atomically), config.json (the generating config; a rerun with a different one is refused
+rather than mixing datasets), and DONE once every run of the task exists. A rerun skips finished runs and
+resumes unfinished ones from their last point. Tasks x runs scale out as a Hydra multirun, e.g.
+  python -m datagen -m datagen_task=svhn_vgg19bn,imdb_lstm run_index=0,1,2 hydra/launcher=joblib
+(`hydra/launcher=submitit_slurm` on a cluster).
+"""
+from __future__ import annotations
+
+import atexit
+import importlib
+import inspect
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+import datagen.config  # noqa: F401  (registers the schemas)
+from core.artifacts import atomic_write_text, config_digest, mark_done
+from core.errors import ConfigError, DataError
+from core.optim import OPTIMIZERS
+from datagen.branches import BranchPool
+from datagen.procedure import RunSpec, draw_run, generate_run
+from datagen.tasks.base import DatagenTask
+
+_POOL: BranchPool | None = None
+
+
+def shared_pool(workers: int, threads: int) -> BranchPool:
+    """One worker pool per process, reused by every job of a sequential Hydra multirun."""
+    global _POOL
+    if _POOL is None or _POOL.workers != workers:
+        if _POOL is not None:
+            _POOL.close()
+        _POOL = BranchPool(workers, threads)
+        atexit.register(_POOL.close)
+    return _POOL
+
+
+def task_node(cfg: DictConfig) -> dict:
+    """The instantiate node of the task under this profile; its arguments are checked against the class."""
+    task = cfg.datagen_task
+    if cfg.profile.name not in task.sizes:
+        raise ConfigError(f"datagen_task.sizes: task '{task.name}' has no sizes for profile '{cfg.profile.name}'")
+    size = task.sizes[cfg.profile.name]
+    module, _, cls_name = task.target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), cls_name)
+    except (ImportError, AttributeError):
+        raise ConfigError(f"datagen_task.target: cannot import {task.target}") from None
+    args = OmegaConf.to_container(size.args, resolve=True)
+    accepted = set(inspect.signature(cls.__init__).parameters) | set(inspect.signature(DatagenTask.__init__).parameters)
+    unknown = sorted(set(args) - accepted)
+    if unknown:
+        raise ConfigError(f"datagen_task.sizes.{cfg.profile.name}.args: {task.target} takes no {unknown}")
+    return {"_target_": task.target, **args}
+
+
+def lr_range(cfg: DictConfig) -> list[float]:
+    """Table 1's [Min, Max] LR0 times the profile's lr_scale."""
+    return [v * cfg.lr_scale for v in cfg.datagen_task.lr_range]
+
+
+def validate(cfg: DictConfig, check_data: bool = True) -> None:
+    lo, hi = cfg.datagen_task.lr_range
+    if not 0 < lo <= hi:
+        raise ConfigError(f"datagen_task.lr_range must satisfy 0 < min <= max, got {list(cfg.datagen_task.lr_range)}")
+    if not 1 <= cfg.n_min <= cfg.n_max:
+        raise ConfigError(f"n_min/n_max must satisfy 1 <= n_min <= n_max, got {cfg.n_min}, {cfg.n_max}")
+    if not cfg.lr_scale > 0:
+        raise ConfigError(f"lr_scale must be > 0, got {cfg.lr_scale}")
+    for key in ("cycles", "runs", "workers", "threads_per_worker", "parallel_runs"):
+        if cfg[key] < 1:
+            raise ConfigError(f"{key} must be >= 1, got {cfg[key]}")
+    if cfg.run_index is not None and not 0 <= cfg.run_index < cfg.runs:
+        raise ConfigError(f"run_index must be in [0, runs={cfg.runs}), got {cfg.run_index}")
+    bad = [o for o in cfg.optimizers if o not in OPTIMIZERS]
+    if bad or not cfg.optimizers:
+        raise ConfigError(f"optimizers: choose from {list(OPTIMIZERS)}, got {list(cfg.optimizers)}")
+    if check_data and cfg.profile.requires_data_dir and not Path(cfg.paths.data).is_dir():
+        raise DataError(f"paths.data: data directory not found: {cfg.paths.data} "
+                        f"(profile '{cfg.profile.name}' reads the real datasets from it)")
+
+
+def generation_key(cfg: DictConfig, node: dict) -> dict:
+    """What determines the points (not where they go, nor how many processes make them)."""
+    return {"task": node, "lr_range": lr_range(cfg), "seed": cfg.seed, "n": [cfg.n_min, cfg.n_max],
+            "cycles": cfg.cycles, "optimizers": list(cfg.optimizers), "sgd_momentum": cfg.sgd_momentum,
+            "max_steps_per_epoch": cfg.datagen_task.sizes[cfg.profile.name].max_steps_per_epoch,
+            "device": cfg.profile.device}
+
+
+def generate_task(cfg: DictConfig) -> Path:
+    validate(cfg)
+    node = task_node(cfg)
+    key = generation_key(cfg, node)
+    out = Path(cfg.paths.artifacts) / "datagen" / cfg.datagen_task.name
+    config_file = out / "config.json"
+    if config_file.exists() and json.loads(config_file.read_text())["digest"] != config_digest(key):
+        raise ConfigError(f"{config_file}: points here were generated with another config; remove {out} or set "
+                          f"paths.root elsewhere")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config_file, json.dumps({"digest": config_digest(key), **key}, indent=1, default=str))
+
+    task = cfg.datagen_task
+    indices = [cfg.run_index] if cfg.run_index is not None else list(range(cfg.runs))
+    pending = [i for i in indices if not (out / f"run-{i:03d}.parquet").exists()]
+    print(f"{task.name}: {len(indices) - len(pending)} of {len(indices)} runs done already", flush=True)
+    pool = shared_pool(cfg.workers, cfg.threads_per_worker)
+    size = task.sizes[cfg.profile.name]
+
+    def one_run(index: int) -> Path:
+        plan = draw_run(task.name, task.number, index, cfg.seed, list(cfg.optimizers), lr_range(cfg),
+                        (cfg.n_min, cfg.n_max))
+        print(f"{plan.run_id}: {plan.optimizer} lr0={plan.lr0:.3g} n={plan.n}", flush=True)
+        spec = RunSpec(plan, json.dumps(node, sort_keys=True), cfg.cycles, cfg.sgd_momentum, size.max_steps_per_epoch,
+                       cfg.profile.device)
+        return generate_run(spec, out / f"run-{index:03d}.parquet", pool, log=lambda m: print(m, flush=True))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(cfg.parallel_runs) as threads:
+        list(threads.map(one_run, pending))
+    if all((out / f"run-{i:03d}.parquet").exists() for i in range(cfg.runs)):
+        mark_done(out, {"runs": cfg.runs, "digest": config_digest(key)})
+    print(f"{task.name}: {len(pending)} runs generated in {time.perf_counter() - start:.1f} s -> {out}", flush=True)
+    return out
+

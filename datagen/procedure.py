@@ -1,0 +1,156 @@
+"""One training run of SPEC §2 / paper §3.2 steps 1-6, producing one ARC point per cycle.
+
+Run-level draws (SPEC §2): optimizer uniform from `optimizers`, LR0 log-uniform in the task's Table-1 range
+(distribution UNSPECIFIED, log-uniform [I]), n uniform integer in [n_min, n_max]; `cycles` step-1 cycles
+(paper: 10, i.e. 10n epochs and N/n = 10 points).
+
+Point i, at checkpoint C_i (the trunk after i+1 cycles, LR r_i):
+  * branches: from C_i train n epochs under r_i x (1.618, 1.0, 0.618) -> l = (l+, l1, l-); label_raw = argmin l
+    (a diverged branch counts +inf, the worst);
+  * choice: drop the worst, continue with one of the other two uniformly at random [I]; a diverged branch is
+    never continued (if only one branch is finite it is taken; if none is, the run ends here);
+  * replicate: the next step 1 re-runs the chosen branch from C_i with a fresh seed: its state is C_{i+1}, its
+    validation loss is l*_x (SPEC §2.1). A run's last point has no replicate (chosen = -1, l* = NaN).
+Features of point i = the trunk's per-step train losses, per-epoch val losses and per-cycle LRs of the last
+min(3, i+1) cycles ending at C_i [P §3.2].
+
+Every random decision comes from a seed derived from (seed, task, run, point), so a run is reproducible and
+resumable: after each point the run saves C_{i+1} and its progress (both atomically) in `<run>.work/`; a
+killed run resumes from its last finished point; a finished run is one Parquet file written atomically.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core.artifacts import atomic_write
+from core.history import RunHistory
+from core.points import ACTIONS, COLUMNS
+from datagen.branches import BranchPool, Job
+
+REPLICATE, FIRST_STEP, CHOICE = 3, 4, 5  # seed kinds beside the branch indices 0, 1, 2
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything drawn for one training run."""
+    task: str
+    index: int
+    optimizer: str
+    lr0: float
+    n: int
+    run_seed: int
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.task}-r{self.index:03d}"
+
+
+def draw_run(task: str, task_number: int, index: int, seed: int, optimizers, lr_range, n_range) -> RunPlan:
+    rng = np.random.default_rng([seed, task_number, index])
+    optimizer = str(optimizers[rng.integers(len(optimizers))])
+    lr0 = float(math.exp(rng.uniform(math.log(lr_range[0]), math.log(lr_range[1]))))
+    n = int(rng.integers(n_range[0], n_range[1] + 1))
+    return RunPlan(task, index, optimizer, lr0, n, int(rng.integers(2**31 - 1)))
+
+
+def trial_seed(run_seed: int, point: int, kind: int) -> int:
+    return int(np.random.SeedSequence([run_seed, point, kind]).generate_state(1)[0])
+
+
+def order(losses) -> tuple[int, ...]:
+    """Action indices from best to worst. Non-finite (diverged) losses rank last; among diverged branches the
+    smaller LR ranks better [I]; equal finite losses keep index order."""
+    keyed = [(loss, a) if math.isfinite(loss) else (math.inf, -a) for a, loss in enumerate(losses)]
+    return tuple(sorted(range(len(keyed)), key=keyed.__getitem__))
+
+
+def choose_next(losses, run_seed: int, point: int) -> int | None:
+    """Drop the worst, pick one of the other two at random; never a diverged one; None if all diverged."""
+    candidates = [a for a in order(losses)[:2] if math.isfinite(losses[a])]
+    if not candidates:
+        return None
+    rng = np.random.default_rng(trial_seed(run_seed, point, CHOICE))
+    return candidates[int(rng.integers(len(candidates)))]
+
+
+def point_features(history: RunHistory, point: int, n: int) -> dict:
+    """The last k = min(3, point+1) cycles ending at C_point: raw step losses, epoch val losses, and each
+    cycle's LR read at the cycle's end (as ARC's controller reads it, SPEC §3)."""
+    k = min(3, point + 1)
+    first_epoch, last_epoch = (point + 1 - k) * n + 1, (point + 1) * n
+    return {"cycles": k, "train_loss": history.losses_of_epochs(first_epoch, last_epoch),
+            "val_loss": history.eval_loss[first_epoch - 1:last_epoch],
+            "train_lr": history.epoch_lr[first_epoch + n - 2:last_epoch:n]}
+
+
+@dataclass
+class RunSpec:
+    plan: RunPlan
+    task_spec: str  # JSON instantiate node of the task
+    cycles: int
+    momentum: float
+    max_steps_per_epoch: int | None
+    device: str
+
+
+def generate_run(spec: RunSpec, out_file: Path, pool: BranchPool, log=print) -> Path:
+    """Run (or resume) one training run and write its points to `out_file` (Parquet, atomically)."""
+    plan, n = spec.plan, spec.plan.n
+    work = out_file.with_suffix(".work")
+    work.mkdir(parents=True, exist_ok=True)
+    progress_file = work / "progress.pt"
+
+    def job(lr: float, seed: int, start: Path | None, save_to: Path | None = None) -> Job:
+        return Job(spec.task_spec, plan.optimizer, plan.lr0, spec.momentum, plan.run_seed, lr, n, seed,
+                   str(start) if start else None, str(save_to) if save_to else None, spec.max_steps_per_epoch,
+                   spec.device)
+
+    if progress_file.exists():
+        progress = torch.load(progress_file, weights_only=False)
+        log(f"{plan.run_id}: resuming at point {progress['point']}")
+    else:  # step 1 of the first point: a fresh model trained n epochs at LR0
+        first = pool.run_all([job(plan.lr0, trial_seed(plan.run_seed, 0, FIRST_STEP), None, work / "C-0.pt")])[0]
+        progress = {"point": 0, "rows": [], "history": first.history,
+                    "ended": not math.isfinite(first.loss)}  # diverged in its first cycle: no points
+        atomic_write(progress_file, lambda tmp: torch.save(progress, tmp))
+
+    while not progress["ended"]:
+        i, history = progress["point"], RunHistory.from_state_dict(progress["history"])
+        lr, checkpoint = history.epoch_lr[-1], work / f"C-{i}.pt"
+        results = pool.run_all([job(lr * m, trial_seed(plan.run_seed, i, a), checkpoint)
+                                for a, m in enumerate(ACTIONS)])
+        losses = [r.loss for r in results]
+        last = i == spec.cycles - 1
+        chosen = None if last else choose_next(losses, plan.run_seed, i)
+        replicate = math.nan
+        if chosen is not None:
+            next_checkpoint = work / f"C-{i + 1}.pt"
+            result = pool.run_all([job(lr * ACTIONS[chosen], trial_seed(plan.run_seed, i, REPLICATE), checkpoint,
+                                       next_checkpoint)])[0]
+            replicate = result.loss
+        row = {"task": plan.task, "run_id": plan.run_id, "point": i, "seed": plan.run_seed,
+               "optimizer": plan.optimizer, "n": n, "lr0": plan.lr0,
+               **point_features(history, i, n),
+               "branch_loss": losses, "chosen": -1 if chosen is None else chosen, "replicate_loss": replicate,
+               "label_raw": order(losses)[0]}
+        row["label"] = row["label_raw"]
+        # the run ends at its last cycle, when every branch diverged, or when the replicate (the trunk) diverged
+        ended = chosen is None or not math.isfinite(replicate)
+        progress = {"point": i + 1, "rows": progress["rows"] + [row], "ended": ended,
+                    "history": history.state_dict() if ended else result.history}
+        atomic_write(progress_file, lambda tmp: torch.save(progress, tmp))
+        checkpoint.unlink(missing_ok=True)
+        log(f"{plan.run_id} point {i}: branch losses {', '.join(f'{v:.4g}' for v in losses)} -> "
+            f"label {row['label_raw']}, continue with {row['chosen']}, l* {replicate:.4g}")
+
+    frame = pd.DataFrame(progress["rows"], columns=list(COLUMNS))
+    atomic_write(out_file, lambda tmp: frame.to_parquet(tmp, index=False))
+    shutil.rmtree(work)
+    return out_file

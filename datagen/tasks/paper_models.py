@@ -1,0 +1,149 @@
+"""The Table-1 architectures (SPEC §2.2) at the paper's sizes, for the `paper` profile.
+
+Torchvision supplies VGG/DenseNet/Inception/ResNet (randomly initialised: the paper trained them from scratch
+[I]); the rest follow the FastEstimator apphub models the authors' tasks came from [I]: the IMDB LSTM
+(Embedding 100, Conv1D 32, MaxPool 4, LSTM 64, Dense 250), the Koch siamese net for 105x105 Omniglot, the
+Shakespeare GRU (Embedding 256, GRU 1024) and the 5-level UNet (64..1024 channels).
+"""
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+
+def vgg_cifar(depth: int, batch_norm: bool, outputs: int) -> nn.Module:
+    """torchvision VGG on 32x32 inputs: the 1x1x512 feature map flattened into the 4096-4096 head."""
+    name = f"vgg{depth}_bn" if batch_norm else f"vgg{depth}"
+    model = getattr(torchvision.models, name)(weights=None, num_classes=outputs)
+    model.avgpool = nn.Flatten()
+    model.classifier[0] = nn.Linear(512, 4096)
+    return model
+
+
+def densenet121(classes: int) -> nn.Module:
+    return torchvision.models.densenet121(weights=None, num_classes=classes)
+
+
+def inception_v3(classes: int) -> nn.Module:
+    return torchvision.models.inception_v3(weights=None, num_classes=classes, aux_logits=False, init_weights=True)
+
+
+def conv_block(cin: int, cout: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    """Ronneberger UNet with `widths` per level (paper: 64..1024); returns per-pixel logits."""
+
+    def __init__(self, in_channels: int, out_channels: int, widths=(64, 128, 256, 512, 1024)):
+        super().__init__()
+        self.down = nn.ModuleList()
+        cin = in_channels
+        for w in widths:
+            self.down.append(conv_block(cin, w))
+            cin = w
+        self.up = nn.ModuleList(nn.ConvTranspose2d(w, w // 2, 2, stride=2) for w in widths[:0:-1])
+        self.merge = nn.ModuleList(conv_block(w, w // 2) for w in widths[:0:-1])
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
+
+    def forward(self, x):
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else nn.functional.max_pool2d(x, 2))
+            skips.append(x)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
+            x = merge(torch.cat([up(x), skip], 1))
+        return self.head(x)
+
+
+class ResNetUNet(nn.Module):
+    """Multi-task net (task 6): ResNet50 encoder -> class logits; UNet decoder on its stages -> mask logits.
+
+    `log_var` are Kendall et al.'s learned task uncertainties (one per loss), trained with the model."""
+
+    def __init__(self, classes: int, encoder: nn.Module | None = None, stage_channels=(64, 256, 512, 1024, 2048)):
+        super().__init__()
+        resnet = encoder or torchvision.models.resnet50(weights=None, num_classes=classes)
+        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu)
+        self.stages = nn.ModuleList([nn.Sequential(resnet.maxpool, resnet.layer1), resnet.layer2, resnet.layer3,
+                                     resnet.layer4])
+        self.classify = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), resnet.fc)
+        c = stage_channels
+        self.up = nn.ModuleList(nn.ConvTranspose2d(c[i + 1] if i == 3 else c[i + 1] // 2, c[i] // 2, 2, stride=2)
+                                for i in range(3, -1, -1))
+        self.merge = nn.ModuleList(conv_block(c[i] // 2 + c[i], c[i] // 2) for i in range(3, -1, -1))
+        self.head = nn.Sequential(nn.ConvTranspose2d(c[0] // 2, c[0] // 2, 2, stride=2), nn.ReLU(inplace=True),
+                                  nn.Conv2d(c[0] // 2, 1, 1))
+        self.log_var = nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        skips = [self.stem(x)]
+        for stage in self.stages:
+            skips.append(stage(skips[-1]))
+        y = skips[-1]
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
+            y = merge(torch.cat([up(y), skip], 1))
+        return self.classify(skips[-1]), self.head(y)
+
+
+class ImdbLSTM(nn.Module):
+    def __init__(self, vocab: int = 10000, embed: int = 100, conv: int = 32, hidden: int = 64, dense: int = 250):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed)
+        self.conv = nn.Conv1d(embed, conv, 3, padding=1)
+        self.lstm = nn.LSTM(conv, hidden, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(hidden, dense), nn.ReLU(), nn.Linear(dense, 1))
+
+    def forward(self, x):
+        h = torch.relu(self.conv(self.embed(x).transpose(1, 2)))
+        h = nn.functional.max_pool1d(h, 4) if h.shape[-1] >= 4 else h
+        _, (last, _) = self.lstm(h.transpose(1, 2))
+        return self.head(last[-1]).squeeze(-1)  # logit of "positive"
+
+
+class BertTagger(nn.Module):
+    """BERT encoder + per-token linear tagger (task 8). `pretrained` names a Hugging Face checkpoint
+    (paper: bert-base-uncased, read from the local HF cache); None builds the same shapes randomly."""
+
+    def __init__(self, tags: int, pretrained: str | None = None, config: dict | None = None):
+        super().__init__()
+        from transformers import BertConfig, BertModel
+        self.bert = BertModel.from_pretrained(pretrained) if pretrained else BertModel(BertConfig(**(config or {})))
+        self.tag = nn.Linear(self.bert.config.hidden_size, tags)
+
+    def forward(self, x):
+        return self.tag(self.bert(input_ids=x, attention_mask=(x != 0).long()).last_hidden_state)
+
+
+class Siamese(nn.Module):
+    """Koch et al. siamese net: shared encoder, L1 distance of embeddings, one logit 'same class'."""
+
+    def __init__(self, encoder: nn.Module, embedding: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(embedding, 1)
+
+    def forward(self, a, b):
+        return self.head(torch.abs(self.encoder(a) - self.encoder(b))).squeeze(-1)
+
+
+def koch_encoder() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 64, 10), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 7), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(128, 128, 4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(128, 256, 4), nn.ReLU(), nn.Flatten(),
+        nn.Linear(256 * 6 * 6, 4096), nn.Sigmoid())
+
+
+class CharGRU(nn.Module):
+    def __init__(self, vocab: int, embed: int = 256, hidden: int = 1024):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed)
+        self.gru = nn.GRU(embed, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, x):
+        return self.out(self.gru(self.embed(x))[0])

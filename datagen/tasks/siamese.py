@@ -1,0 +1,94 @@
+"""Task 9 of Table 1: one-shot learning with a siamese network, binary CE on same/different pairs.
+
+Offline stand-in: pairs of scikit-learn digits, training on classes 0-6 and validating on pairs of the unseen
+classes 7-9 (Omniglot's train/eval alphabets are disjoint too). Paper data: FastEstimator's omniglot loader
+(105x105 greyscale, SiameseDirDataset pairs, half matching); the validation pairs are drawn once, seeded, so
+every epoch is scored on the same pairs.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from core.tasks.digits import digits_tensors
+from datagen.tasks import paper_models
+from datagen.tasks.base import DatagenTask
+
+
+def make_pairs(labels: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n (left, right, same) index pairs, half of them of the same class."""
+    by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    left = rng.integers(0, len(labels), n)
+    same = (np.arange(n) % 2 == 0)
+    right = np.empty(n, np.int64)
+    for i in range(n):
+        pool = by_class[labels[left[i]]] if same[i] else np.flatnonzero(labels != labels[left[i]])
+        right[i] = rng.choice(pool)
+    return left, right, same.astype(np.float32)
+
+
+class OmniglotPairs(Dataset):
+    """Decoded FE SiameseDirDataset items; `fixed` > 0 draws that many pairs once with a seeded RNG."""
+
+    def __init__(self, fe_dataset, fixed: int = 0, seed: int = 0):
+        self.fe_dataset = fe_dataset
+        if fixed:
+            state = np.random.get_state()
+            np.random.seed(seed)
+            self.items = [fe_dataset[i % len(fe_dataset)] for i in range(fixed)]
+            np.random.set_state(state)
+        else:
+            self.items = None
+
+    def __len__(self):
+        return len(self.items) if self.items else len(self.fe_dataset)
+
+    def __getitem__(self, index):
+        item = self.items[index] if self.items else self.fe_dataset[index]
+        read = lambda p: torch.tensor(cv2.imread(p, cv2.IMREAD_GRAYSCALE), dtype=torch.float32)[None] / 255.0
+        return read(item["x_a"]), read(item["x_b"]), torch.tensor(float(item["y"]))
+
+
+class OmniglotSiamese(DatagenTask):
+    name, number, loss_name = "omniglot_siamese", 9, "bce"
+    image_size = 105
+
+    def offline_data(self, n_train, n_eval, seed):
+        (x_a, y_a), (x_b, y_b) = digits_tensors(split_seed=seed)
+        x, y = torch.cat([x_a, x_b]), torch.cat([y_a, y_b]).numpy()
+        rng = np.random.default_rng(seed + 9)
+        sets = []
+        for classes, n in (((0, 1, 2, 3, 4, 5, 6), n_train or 800), ((7, 8, 9), n_eval or 200)):
+            idx = np.flatnonzero(np.isin(y, classes))
+            left, right, same = make_pairs(y[idx], n, rng)
+            sets.append((x[idx[left]], x[idx[right]], torch.tensor(same)))
+        return tuple(sets)
+
+    def fe_data(self, root_dir):
+        from fastestimator.dataset.data import omniglot
+        train, test = omniglot.load_data(root_dir=root_dir)
+        return OmniglotPairs(train), OmniglotPairs(test, fixed=2000)
+
+    def standin(self, n, generator):
+        shape = (n, 1, self.image_size, self.image_size)
+        return (torch.rand(shape, generator=generator), torch.rand(shape, generator=generator),
+                torch.randint(0, 2, (n,), generator=generator).float())
+
+    def small_model(self):
+        w = self.width
+        encoder = nn.Sequential(nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                                nn.Linear(2 * w * 16, 4 * w), nn.Sigmoid())
+        return paper_models.Siamese(encoder, 4 * w)
+
+    def paper_model(self):
+        return paper_models.Siamese(paper_models.koch_encoder(), 4096)
+
+    def step(self, model, batch):
+        a, b, same = batch
+        logit = model(a, b)
+        return (nn.functional.binary_cross_entropy_with_logits(logit, same),
+                ((logit > 0).float() == same).float().mean().item())

@@ -1,0 +1,142 @@
+"""Tasks 7, 8, 10 of Table 1: text classification (IMDB LSTM, binary CE), named-entity recognition (MIT Movie,
+BERT, per-token sparse CE) and character-level generation (Shakespeare GRU, sparse CE on the next character).
+
+Offline stand-ins: generated cue-word reviews (7), generated BIO-tagged movie queries (8), Python's stdlib
+docstrings as the character stream (10). Paper data: FastEstimator's imdb_review (max_len 500, vocab 10000;
+FE reads it through Keras' own cache, it takes no root_dir [FE]), mitmovie_ner (max_len 50, words mapped
+with the bert-base-uncased vocabulary) and shakespeare (windows of 100+1 characters, last 10% held out).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from datagen.tasks import offline_data, paper_models
+from datagen.tasks.base import DatagenTask
+
+
+class ImdbLSTM(DatagenTask):
+    """Task 7: LSTM sentiment classifier, binary CE; metric accuracy."""
+    name, number, loss_name = "imdb_lstm", 7, "bce"
+    max_len, vocab, offline_len, offline_vocab = 500, 10000, 40, 200
+
+    def offline_data(self, n_train, n_eval, seed):
+        n_eval = n_eval or 200
+        data = offline_data.sentiment((n_train or 800) + n_eval, self.offline_len, self.offline_vocab, seed + 7)
+        return offline_data.split(data, n_train, n_eval)
+
+    def fe_data(self, root_dir):
+        from fastestimator.dataset.data import imdb_review
+        train, test = imdb_review.load_data(max_len=self.max_len, vocab_size=self.vocab)
+        return tuple((torch.tensor(ds["x"]).long(), torch.tensor(ds["y"]).float()) for ds in (train, test))
+
+    def standin(self, n, generator):
+        return (torch.randint(0, self.vocab, (n, self.max_len), generator=generator),
+                torch.randint(0, 2, (n,), generator=generator).float())
+
+    def small_model(self):
+        return paper_models.ImdbLSTM(self.offline_vocab, embed=self.width, conv=self.width, hidden=self.width,
+                                     dense=2 * self.width)
+
+    def paper_model(self):
+        return paper_models.ImdbLSTM(self.vocab)
+
+    def step(self, model, batch):
+        x, y = batch
+        logit = model(x)
+        return nn.functional.binary_cross_entropy_with_logits(logit, y), ((logit > 0).float() == y).float().mean().item()
+
+
+class MitMovieNER(DatagenTask):
+    """Task 8: BERT token tagger, per-token sparse CE over non-pad tokens; metric token accuracy."""
+    name, number, loss_name = "mitmovie_bert_ner", 8, "ce"
+    max_len, offline_len, paper_tags = 50, 16, 25
+
+    def __init__(self, pretrained: str | None = "bert-base-uncased", **kwargs):
+        self.pretrained = pretrained
+        self.vocab_size, self.tags = 30522, self.paper_tags  # bert-base-uncased; 12 slots x B/I + O
+        super().__init__(**kwargs)
+
+    def offline_data(self, n_train, n_eval, seed):
+        n_eval = n_eval or 200
+        x, y, self.vocab_size, self.tags = offline_data.movie_queries((n_train or 800) + n_eval, self.offline_len,
+                                                                      seed + 8)
+        return offline_data.split((x, y), n_train, n_eval)
+
+    def fe_data(self, root_dir):
+        from fastestimator.dataset.data import mitmovie_ner
+        from transformers import BertTokenizer
+        train, test, _, label_vocab = mitmovie_ner.load_data(root_dir=root_dir)
+        tokenizer = BertTokenizer.from_pretrained(self.pretrained)
+        tag_id = {t: i + 1 for i, t in enumerate(sorted(label_vocab))}  # 0 = pad, ignored by the loss
+        self.tags = len(tag_id) + 1
+
+        def tensors(ds):
+            x = np.zeros((len(ds), self.max_len), np.int64)
+            y = np.zeros_like(x)
+            for i, (words, tags) in enumerate(zip(ds["x"], ds["y"])):
+                words, tags = list(words)[: self.max_len], list(tags)[: self.max_len]
+                x[i, : len(words)] = tokenizer.convert_tokens_to_ids([w.lower() for w in words])
+                y[i, : len(tags)] = [tag_id[t] for t in tags]
+            return torch.tensor(x), torch.tensor(y)
+        return tensors(train), tensors(test)
+
+    def standin(self, n, generator):
+        return (torch.randint(1, self.vocab_size, (n, self.max_len), generator=generator),
+                torch.randint(1, self.tags, (n, self.max_len), generator=generator))
+
+    def small_model(self):
+        config = dict(vocab_size=self.vocab_size, hidden_size=self.width, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=2 * self.width, max_position_embeddings=self.offline_len)
+        return paper_models.BertTagger(self.tags, config=config)
+
+    def paper_model(self):
+        return paper_models.BertTagger(self.tags, pretrained=self.pretrained if self.source == "fe" else None)
+
+    def step(self, model, batch):
+        x, y = batch
+        logits = model(x)
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=0)
+        real = y != 0
+        return loss, (logits.argmax(-1)[real] == y[real]).float().mean().item()
+
+
+class ShakespeareGRU(DatagenTask):
+    """Task 10: character-level GRU language model, sparse CE on the next character; metric accuracy."""
+    name, number, loss_name = "shakespeare_gru", 10, "ce"
+    seq_len, paper_vocab, offline_seq_len = 100, 65, 32
+
+    def offline_data(self, n_train, n_eval, seed):
+        n_eval = n_eval or 64
+        windows_needed = (n_train or 512) + n_eval
+        text = offline_data.python_docstrings(windows_needed * (self.offline_seq_len + 1))
+        windows, vocab = offline_data.char_windows(text, self.offline_seq_len)
+        self.vocab_size = len(vocab)
+        order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed))
+        return offline_data.split((windows[order],), n_train, n_eval)
+
+    def fe_data(self, root_dir):
+        from fastestimator.dataset.data import shakespeare
+        data, vocab = shakespeare.load_data(root_dir=root_dir, seq_length=self.seq_len + 1)
+        self.vocab_size = len(vocab)
+        windows = torch.tensor(data["x"]).long()
+        n_eval = len(windows) // 10
+        return (windows[:-n_eval],), (windows[-n_eval:],)
+
+    def standin(self, n, generator):
+        self.vocab_size = self.paper_vocab
+        return (torch.randint(0, self.paper_vocab, (n, self.seq_len + 1), generator=generator),)
+
+    def small_model(self):
+        return paper_models.CharGRU(self.vocab_size, embed=self.width, hidden=4 * self.width)
+
+    def paper_model(self):
+        return paper_models.CharGRU(self.vocab_size)
+
+    def step(self, model, batch):
+        (window,) = batch
+        logits = model(window[:, :-1])
+        target = window[:, 1:]
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten())
+        return loss, (logits.argmax(-1) == target).float().mean().item()

@@ -1,0 +1,95 @@
+"""Data-generation math (SPEC §2, §2.1): ranking, the continue choice, features, draws and label correction."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import ConfigError
+from core.history import RunHistory
+from datagen.correct import correct_points, corrected_label, label_report
+from datagen.procedure import choose_next, draw_run, order, point_features
+
+INF, NAN = math.inf, math.nan
+
+
+def test_order_ranks_diverged_branches_worst():
+    assert order([0.3, 0.1, 0.2]) == (1, 2, 0)
+    assert order([NAN, 0.5, 0.7]) == (1, 2, 0)
+    assert order([INF, INF, 0.2]) == (2, 1, 0)  # among diverged, the smaller LR ranks better
+    assert order([0.1, 0.1, 0.3]) == (0, 1, 2)
+
+
+def test_choose_next_drops_the_worst_and_never_continues_a_diverged_branch():
+    picks = {choose_next([0.1, 0.2, 0.3], run_seed=7, point=p) for p in range(40)}
+    assert picks == {0, 1}  # both survivors get picked, the worst never
+    assert all(choose_next([INF, 0.2, INF], 7, p) == 1 for p in range(10))
+    assert choose_next([INF, NAN, INF], 7, 0) is None
+    assert choose_next([0.1, 0.2, 0.3], 7, 3) == choose_next([0.1, 0.2, 0.3], 7, 3)  # seeded
+
+
+def test_draws_are_reproducible_and_in_range():
+    plans = [draw_run("t", 1, i, 0, ["adam", "sgd", "rmsprop"], (1e-5, 1e-3), (1, 10)) for i in range(300)]
+    assert plans[5] == draw_run("t", 1, 5, 0, ["adam", "sgd", "rmsprop"], (1e-5, 1e-3), (1, 10))
+    lrs = np.log10([p.lr0 for p in plans])
+    assert lrs.min() >= -5 and lrs.max() <= -3 and abs(lrs.mean() + 4) < 0.15  # log-uniform
+    assert {p.n for p in plans} == set(range(1, 11))
+    assert {p.optimizer for p in plans} == {"adam", "sgd", "rmsprop"}
+    assert len({p.run_seed for p in plans}) == 300
+
+
+def test_features_are_the_last_three_cycles():
+    n = 2  # 2 epochs per cycle, 3 steps per epoch, point 3 = 4 cycles done
+    lrs = [1.0, 1.618, 1.0, 0.618]
+    history = RunHistory(step_loss=list(range(24)), epoch_steps=[3] * 8, epoch_lr=[lr for lr in lrs for _ in "ab"],
+                         eval_loss=[float(e) for e in range(8)], eval_metric=[0.0] * 8, epoch_seconds=[0.0] * 8)
+    features = point_features(history, 3, n)
+    assert features["cycles"] == 3
+    assert features["train_loss"] == list(range(6, 24))
+    assert features["val_loss"] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert features["train_lr"] == [1.618, 1.0, 0.618]
+    first = point_features(history, 0, n)
+    assert (first["cycles"], first["train_loss"], first["val_loss"], first["train_lr"]) == (1, list(range(6)),
+                                                                                             [0.0, 1.0], [1.0])
+
+
+@pytest.mark.parametrize("replicate, label", [(0.109, 2), (0.115, 1)])
+def test_paper_example_full_ordering(replicate, label):
+    # P §3.3: (l+, l1, l-) = (0.113, 0.112, 0.111), continued with decrease (2)
+    assert corrected_label([0.113, 0.112, 0.111], 2, replicate, 2, "full") == label
+
+
+def test_full_rule_is_stricter_than_argmin():
+    # continued with raise (0); l*+ = 0.1115 swaps raise and keep but decrease stays best
+    assert corrected_label([0.113, 0.112, 0.111], 0, 0.1115, 2, "full") == 1
+    assert corrected_label([0.113, 0.112, 0.111], 0, 0.1115, 2, "argmin") == 2
+    assert corrected_label([0.113, 0.112, 0.111], 1, 0.110, 2, "argmin") == 1
+
+
+def test_diverged_replicate_and_last_point():
+    assert corrected_label([0.1, 0.2, 0.3], 0, INF, 0, "argmin") == 1  # the best diverged on re-run
+    assert corrected_label([0.1, 0.2, 0.3], 1, NAN, 0, "full") == 1  # (0, 1, 2) became (0, 2, 1)
+    assert corrected_label([0.1, 0.2, 0.3], 1, NAN, 0, "argmin") == 0  # ... but the best stayed
+    assert corrected_label([0.3, 0.2, 0.1], -1, NAN, 2, "full") == 2  # last point: nothing to compare
+
+
+def points_frame():
+    rows = [("a", "a-r0", 0, [0.113, 0.112, 0.111], 2, 0.115, 2), ("a", "a-r0", 1, [0.3, 0.2, 0.1], 1, 0.19, 2),
+            ("a", "a-r0", 2, [0.1, 0.2, 0.3], -1, NAN, 0), ("b", "b-r0", 0, [0.1, 0.2, 0.3], 0, 0.11, 0)]
+    return pd.DataFrame([{"task": t, "run_id": r, "point": p, "branch_loss": b, "chosen": c, "replicate_loss": l,
+                          "label_raw": y, "label": y} for t, r, p, b, c, l, y in rows])
+
+
+def test_correct_points_and_report():
+    corrected = correct_points(points_frame())
+    assert corrected.label.tolist() == [1, 2, 0, 0]
+    assert corrected.label_raw.tolist() == [2, 2, 0, 0]
+    assert len(correct_points(points_frame(), last_point="drop")) == 3
+    report = label_report(corrected)
+    assert report.loc["a", "changed"] == pytest.approx(1 / 3)
+    assert report.loc["ALL", ["raw_0", "raw_1", "raw_2"]].tolist() == [2, 0, 2]
+    assert report.loc["ALL", ["corrected_0", "corrected_1", "corrected_2"]].tolist() == [2, 1, 1]
+    with pytest.raises(ConfigError):
+        correct_points(points_frame(), rule="median")
