@@ -34,8 +34,11 @@ bench: $(STAMP) ## all benchmarks; one with e.g. `make bench BENCH=engine`
 train: $(STAMP)
 	$(PY) -m core.train profile=$(PROFILE) $(ARGS)
 
-reproduce: $(STAMP)
-	$(PY) -m core.train profile=$(PROFILE) $(ARGS)
+reproduce: $(STAMP) ## the whole pipeline on one profile; each stage skips what is done and resumes the rest
+	$(MAKE) --no-print-directory datagen PROFILE=$(PROFILE) ARGS=
+	$(MAKE) --no-print-directory train_arc PROFILE=$(PROFILE) ARGS=
+	$(MAKE) --no-print-directory select PROFILE=$(PROFILE) ARGS=
+	$(MAKE) --no-print-directory benchmark PROFILE=$(PROFILE) ARGS=
 
 clean-artifacts:
 	rm -rf artifacts/$(PROFILE)
@@ -43,7 +46,7 @@ clean-artifacts:
 # ---- stage targets (one section per stage) ------------------------------------------------------
 # datagen (issue #3)
 # `make datagen` generates the ARC points of all 12 Table-1 tasks (a Hydra multirun over datagen_task; add
-# ARGS="hydra/launcher=joblib" or "hydra/launcher=submitit_slurm" to spread it), then corrects their labels.
+# ARGS="hydra/launcher=joblib" or "hydra/launcher=slurm" to spread it), then corrects their labels.
 DATAGEN_TASKS ?= svhn_vgg19bn,svhn_vgg16_ecc,svhn_vgg19_adversarial,food101_densenet121,food101_inceptionv3,cub200_multitask,imdb_lstm,mitmovie_bert_ner,omniglot_siamese,shakespeare_gru,montgomery_unet,cub200_unet
 PLAN_PROFILE ?= paper
 .PHONY: datagen correct plan
@@ -68,6 +71,11 @@ train_arc: $(STAMP)
 	$(PY) -m arc_model profile=$(PROFILE) dry_run=true $(ARGS)
 	$(PY) -m arc_model --multirun profile=$(PROFILE) 'seed=range(1,11)' $(ARC_LAUNCHER) $(ARGS)
 	$(PY) -m arc_model.candidates profile=$(PROFILE) $(ARGS)
+
+# selection: score every ARC candidate on the WideResNet/SVHN proxy, keep the best (-> selection/arc.h5)
+.PHONY: select
+select: $(STAMP)
+	$(PY) -m selection profile=$(PROFILE) $(ARGS)
 
 # experiments (issue #5)
 # `make benchmark` = LR range tests (for SC), the grid as Hydra multiruns (joblib locally; add

@@ -1,0 +1,75 @@
+"""`python -m experiments.range_test bench_task=<task>`: the LR range test ahead of super-convergence
+(paper App. A.3; SPEC §7.4 "LR range test").
+
+lr = range_lr_max * step / range_ramp_steps from 0; every "epoch" is range_steps_per_epoch train
+steps followed by a full evaluation (CIFAR: on 20% of the train set; COCO: eval loss is minimised;
+PTB: perplexity). LRmax = the LR in force at the eval with the best value (visualize_lr_selection.py).
+Output: ${paths.artifacts}/experiments/range_test/<task>/ with log.txt, epochs.parquet and DONE =
+{lr_max, best_epoch, best_value, criterion}; the benchmark's SC runs read it.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+import experiments.config  # noqa: F401  (registers the schemas)
+from core.errors import ConfigError, DataError, exit_on_user_error
+from core.history import RunHistory
+from core.instantiate import build
+from core.runs import train_into
+from core.schedules import LinearRamp
+from core.training import Run
+from experiments.benchmark import range_test_dir, use_threads
+
+
+def pick_lr_max(history: RunHistory, criterion: str, metric_mode: str) -> tuple[float, int, float]:
+    """(LRmax, 1-based epoch, value): the eval with the best metric (or lowest eval loss) and its LR."""
+    if criterion == "loss":
+        values, mode = history.eval_loss, "min"
+    else:
+        values, mode = history.eval_metric, metric_mode
+    finite = [(v, e) for e, v in enumerate(values, 1) if math.isfinite(v)]
+    if not finite:
+        raise ConfigError("LR range test: no finite eval value (lower bench_task.range_lr_max or range_ramp_steps)")
+    value, epoch = (max if mode == "max" else min)(finite, key=lambda pair: pair[0])
+    return history.epoch_lr[epoch - 1], epoch, value
+
+
+def range_test(cfg: DictConfig) -> dict:
+    use_threads(cfg.threads)
+    task_cfg, size = cfg.bench_task, cfg.bench_task.size
+    if task_cfg.range_criterion not in ("metric", "loss"):
+        raise ConfigError(f"bench_task.range_criterion must be 'metric' or 'loss', got {task_cfg.range_criterion}")
+    if cfg.profile.requires_data_dir and not Path(cfg.paths.data).is_dir():
+        raise DataError(f"paths.data: data directory not found: {cfg.paths.data}")
+    out = range_test_dir(cfg)
+    holdout = {"holdout_fraction": task_cfg.range_holdout_fraction} if task_cfg.range_holdout_fraction else {}
+    task = build(size.build, "bench_task.size.build", **holdout)
+    ramp = LinearRamp(task_cfg.range_lr_max, size.range_ramp_steps)
+
+    def make_run() -> Run:
+        # the optimizer's initial LR is overwritten at every step by the ramp
+        return Run(task, task_cfg.optimizer, task_cfg.range_lr_max / size.range_ramp_steps, ramp, cfg.seed,
+                   task_cfg.momentum, max_steps_per_epoch=size.range_steps_per_epoch,
+                   log_steps=size.range_steps_per_epoch, device=cfg.profile.device)
+
+    def summarize(run: Run) -> dict:
+        lr_max, epoch, value = pick_lr_max(run.history, task_cfg.range_criterion, run.task.metric_mode)
+        return {"lr_max": lr_max, "best_range_epoch": epoch, "best_value": value}
+
+    row = {"task": task_cfg.name, "criterion": task_cfg.range_criterion}
+    return train_into(out, cfg, make_run, size.range_epochs, 1, row, summarize)
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="range_test")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    print(json.dumps(range_test(cfg), default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Object detection (SPEC §7.2): RetinaNet, SGD momentum 0.9, focal + smooth-L1 (`total_loss`), COCO mAP.
+
+`ShapesTask` (mini/smoke) generates images of circles, squares and triangles with their boxes
+(fixed seed) and scores them with pycocotools like FE's MeanAveragePrecision. `CocoTask` (paper)
+reads MSCOCO 2017 through FE's `mscoco.load_data(root_dir)` with the repo's pipeline: LongestMaxSize
+256, PadIfNeeded 256 (centred, value 0), HorizontalFlip (train), (x - 127.5) / 127.5, labels 1..90 ->
+0..89. mAP is computed, as FE does, on the boxes in the transformed (256 px) frame.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+
+import cv2
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from core.tasks import Task
+from core.data import require_files
+from experiments.tasks.retinanet import (ResNet50Features, RetinaNet, SmallFeatures, detect, encode_targets,
+                                         make_anchors, retinanet_loss)
+
+
+@contextlib.contextmanager
+def _numpy_float_alias():
+    """fe-pycocotools' COCOeval.accumulate still uses `np.float`, removed in numpy 1.24: lend it while scoring."""
+    had = "float" in np.__dict__
+    np.float = float
+    try:
+        yield
+    finally:
+        if not had:
+            del np.float
+
+
+def coco_map(images: list[tuple[np.ndarray, np.ndarray]], detections: list, num_classes: int) -> tuple[float, float, float]:
+    """(mAP@[.5:.95], AP50, AP75) with pycocotools; images = [(gt boxes x1y1x2y2, gt labels)]."""
+    gt = {"images": [], "annotations": [], "categories": [{"id": c} for c in range(num_classes)]}
+    results = []
+    for i, ((boxes, labels), (d_boxes, d_scores, d_labels)) in enumerate(zip(images, detections)):
+        gt["images"].append({"id": i})
+        for (x1, y1, x2, y2), label in zip(boxes.tolist(), labels.tolist()):
+            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i, "category_id": int(label),
+                                      "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+        for (x1, y1, x2, y2), score, label in zip(d_boxes.tolist(), d_scores.tolist(), d_labels.tolist()):
+            results.append({"image_id": i, "category_id": int(label), "bbox": [x1, y1, x2 - x1, y2 - y1],
+                            "score": score})
+    if not results:
+        return 0.0, 0.0, 0.0
+    with contextlib.redirect_stdout(io.StringIO()), _numpy_float_alias():
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+        evaluation = COCOeval(coco, coco.loadRes(results), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return tuple(max(0.0, float(v)) for v in evaluation.stats[:3])
+
+
+class DetectionTask(Task):
+    """Shared RetinaNet training/eval over samples (image CHW float in [-1, 1], boxes x1y1x2y2, labels)."""
+
+    loss_name, metric_name, metric_mode = "total_loss", "mAP", "max"
+
+    def __init__(self, image_size: int, num_classes: int, batch_size: int, levels: int, anchor_scale: float):
+        self.image_size, self.num_classes, self.batch_size = image_size, num_classes, batch_size
+        self.anchors = make_anchors(image_size, levels, anchor_scale)
+        self.level_sizes = [9 * math.ceil(image_size / 2 ** lv) ** 2 for lv in range(3, 3 + levels)]
+        self.levels = levels
+
+    def flipped(self, sample):
+        """HorizontalFlip of one (image, boxes, labels) sample."""
+        image, boxes, labels = sample
+        if len(boxes):
+            boxes = torch.stack([self.image_size - boxes[:, 2], boxes[:, 1], self.image_size - boxes[:, 0],
+                                 boxes[:, 3]], 1)
+        return image.flip(-1), boxes, labels
+
+    def collate(self, samples):
+        """Stack images and encode their anchor targets (the repo's last pipeline op)."""
+        encoded = [encode_targets(self.anchors, boxes, labels) for _, boxes, labels in samples]
+        return (torch.stack([s[0] for s in samples]), torch.stack([e[0] for e in encoded]),
+                torch.stack([e[1] for e in encoded]))
+
+    def loss_of(self, model, images, cls_t, box_t):
+        cls, box = model(images)
+        focal, smooth = retinanet_loss(cls, box, cls_t, box_t)
+        return focal + smooth + model.l2_penalty(), (cls, box)
+
+    def train_loss(self, model, batch):
+        return self.loss_of(model, *batch)[0]
+
+    def eval_sample_batches(self):
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, model):
+        losses, detections, truths = [], [], []
+        for samples in self.eval_sample_batches():
+            images, cls_t, box_t = (t.to(self.device) for t in self.collate(samples))
+            loss, (cls, box) = self.loss_of(model, images, cls_t, box_t)
+            losses.append(loss.item())
+            detections += [tuple(t.cpu() for t in d) for d in
+                           detect(cls, box, self.anchors.to(self.device), self.level_sizes)]
+            truths += [(s[1], s[2]) for s in samples]
+        mean_loss = float(np.mean(losses))
+        if not math.isfinite(mean_loss):
+            return mean_loss, math.nan
+        return mean_loss, coco_map(truths, detections, self.num_classes)[0]
+
+
+def draw_shapes(n: int, size: int, seed: int):
+    """Generated detection data: 1-3 filled circles/squares/triangles (classes 0/1/2) on noisy backgrounds."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(n):
+        image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+        boxes, labels = [], []
+        for _ in range(rng.integers(1, 4)):
+            side = int(rng.integers(size // 6, size // 2))
+            x1, y1 = (int(v) for v in rng.integers(0, size - side, 2))
+            label, color = int(rng.integers(0, 3)), tuple(int(c) for c in rng.integers(100, 256, 3))
+            if label == 0:
+                cv2.circle(image, (x1 + side // 2, y1 + side // 2), side // 2, color, -1)
+            elif label == 1:
+                cv2.rectangle(image, (x1, y1), (x1 + side - 1, y1 + side - 1), color, -1)
+            else:
+                pts = np.array([[x1 + side // 2, y1], [x1, y1 + side - 1], [x1 + side - 1, y1 + side - 1]], np.int32)
+                cv2.fillPoly(image, [pts], color)
+            boxes.append([x1, y1, x1 + side, y1 + side])
+            labels.append(label)
+        tensor = (torch.tensor(image, dtype=torch.float32).permute(2, 0, 1) - 127.5) / 127.5
+        samples.append((tensor, torch.tensor(boxes, dtype=torch.float32), torch.tensor(labels)))
+    return samples
+
+
+class ShapesTask(DetectionTask):
+    """mini/smoke stand-in for MSCOCO: small RetinaNet (P3-P5, anchor side = stride) on generated shapes."""
+
+    name = "mscoco"
+
+    def __init__(self, n_train: int = 512, n_eval: int = 128, image_size: int = 32, width: int = 16,
+                 fpn_width: int = 32, batch_size: int = 32):
+        super().__init__(image_size, 3, batch_size, levels=3, anchor_scale=1.0)
+        self.train_samples = draw_shapes(n_train, image_size, seed=1)
+        self.eval_samples = draw_shapes(n_eval, image_size, seed=2)
+        self.width, self.fpn_width = width, fpn_width
+        self._cache: dict = {}
+        self.steps_per_epoch = math.ceil(n_train / batch_size)
+
+    def eval_sample_batches(self):
+        for start in range(0, len(self.eval_samples), self.batch_size):
+            yield self.eval_samples[start:start + self.batch_size]
+
+    def train_batches(self, generator):
+        order = torch.randperm(len(self.train_samples), generator=generator).tolist()
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            flip = torch.randint(0, 2, (len(idx),), generator=generator).tolist()
+            yield tuple(torch.stack(parts).to(self.device) for parts in zip(*(self._encoded(i, f) for i, f in zip(idx, flip))))
+
+    def _encoded(self, index: int, flip: int):
+        """(image, class targets, box targets) of a train sample, encoded once per flip state (data are fixed)."""
+        key = (index, flip)
+        if key not in self._cache:
+            sample = self.train_samples[index]
+            image, boxes, labels = self.flipped(sample) if flip else sample
+            self._cache[key] = (image, *encode_targets(self.anchors, boxes, labels))
+        return self._cache[key]
+
+    def build_model(self):
+        backbone = SmallFeatures(self.width)
+        return RetinaNet(backbone, backbone.channels, self.num_classes, width=self.fpn_width, levels=3)
+
+
+def coco_sample(item: dict, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The repo's MSCOCO preprocessing for one FE MSCOCODataset item (image path + bbox list)."""
+    image = cv2.cvtColor(cv2.imread(item["image"]), cv2.COLOR_BGR2RGB)
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    canvas = np.zeros((size, size, 3), np.uint8)
+    canvas[top:top + nh, left:left + nw] = image
+    boxes, labels = [], []
+    for x, y, bw, bh, category in item["bbox"]:
+        if bw * bh * scale * scale >= 1:  # min_area 1 after resizing
+            boxes.append([x * scale + left, y * scale + top, (x + bw) * scale + left, (y + bh) * scale + top])
+            labels.append(int(category) - 1)  # 1..90 -> 0..89
+    tensor = (torch.tensor(canvas, dtype=torch.float32).permute(2, 0, 1) - 127.5) / 127.5
+    return tensor, torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(labels, dtype=torch.long)
+
+
+class _CocoSamples(torch.utils.data.Dataset):
+    def __init__(self, dataset, size: int):
+        self.dataset, self.size = dataset, size
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return coco_sample(self.dataset[index], self.size)
+
+
+class CocoTask(DetectionTask):
+    """paper: RetinaNet-ResNet50-FPN on MSCOCO 2017 at 256 px, 90 classes, batch 32, 1500 steps/epoch."""
+
+    name = "mscoco"
+
+    def __init__(self, root_dir: str, batch_size: int = 32, image_size: int = 256, workers: int = 8,
+                 backbone_weights: str | None = None, steps_per_epoch: int = 1500):
+        base = os.path.join(os.path.abspath(root_dir), "MSCOCO2017")
+        require_files(*(os.path.join(base, p) for p in ("train2017", "val2017", "annotations/instances_train2017.json",
+                                                        "annotations/instances_val2017.json")), dataset="mscoco")
+        if backbone_weights:
+            require_files(backbone_weights, dataset="mscoco backbone weights")
+        from fastestimator.dataset.data import mscoco
+
+        super().__init__(image_size, 90, batch_size, levels=5, anchor_scale=4.0)
+        train, evaluation = mscoco.load_data(root_dir=root_dir)
+        self.train_set, self.eval_samples = _CocoSamples(train, image_size), _CocoSamples(evaluation, image_size)
+        self.workers, self.backbone_weights, self.steps_per_epoch = workers, backbone_weights, steps_per_epoch
+
+    def train_batches(self, generator):
+        order = torch.randperm(len(self.train_set), generator=generator).tolist()
+        flips = torch.randint(0, 2, (len(order),), generator=generator)
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        loader = torch.utils.data.DataLoader(self.train_set, batch_sampler=batches, num_workers=self.workers,
+                                             collate_fn=list)
+        for idx, samples in zip(batches, loader):
+            samples = [self.flipped(s) if f else s for s, f in zip(samples, flips[idx].tolist())]
+            yield tuple(t.to(self.device, non_blocking=True) for t in self.collate(samples))
+
+    def eval_sample_batches(self):
+        yield from torch.utils.data.DataLoader(self.eval_samples, batch_size=self.batch_size,
+                                               num_workers=self.workers, collate_fn=list)
+
+    def build_model(self):
+        backbone = ResNet50Features(self.backbone_weights)
+        return RetinaNet(backbone, backbone.channels, self.num_classes, width=256, levels=5)

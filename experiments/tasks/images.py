@@ -1,0 +1,128 @@
+"""Image classification (SPEC §7.1): the repo's ResNet9 variant with its augmentation, Adam, sparse CE.
+
+`Cifar10Task` (paper) reads CIFAR10 through FE's `cifar10.load_data(root_dir)` (50k train, the 10k
+test set as eval). `DigitsTask` (mini/smoke) runs the same network family and augmentation on
+scikit-learn's 8x8 digits, scaled: pad 1 instead of 4, a 2x2 hole instead of 8x8.
+Augmentation runs batched in torch and draws from the run's data generator, so resume stays exact.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.tasks import ClassificationTask, tensor_batches
+from core.tasks.digits import digits_tensors
+from core.data import require_files
+
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
+
+
+def conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
+    """Conv3x3 'same' with bias -> [MaxPool2] -> BN (Keras momentum 0.8 = torch 0.2, eps 1e-3) -> LeakyReLU(0.1)."""
+    layers = [nn.Conv2d(c_in, c_out, 3, padding=1)] + ([nn.MaxPool2d(2)] if pool else [])
+    return nn.Sequential(*layers, nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.2), nn.LeakyReLU(0.1))
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(channels, channels), conv_bn(channels, channels))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ResNet9(nn.Module):
+    """The repo's TF ResNet9 (SPEC §7.1): residuals after layer1 and layer3 only, global max pool."""
+
+    def __init__(self, in_channels: int = 3, width: int = 64, classes: int = 10):
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            conv_bn(in_channels, w),
+            conv_bn(w, 2 * w, pool=True), Residual(2 * w),
+            conv_bn(2 * w, 4 * w, pool=True),
+            conv_bn(4 * w, 8 * w, pool=True), Residual(8 * w),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.head = nn.Linear(8 * w, classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def augment(x: torch.Tensor, pad: int, hole: int, generator: torch.Generator) -> torch.Tensor:
+    """PadIfNeeded (reflect-101) + RandomCrop back to size + HorizontalFlip(0.5) + one hole x hole
+    CoarseDropout filled with 0 (after Normalize, as in the repo's pipeline order)."""
+    b, _, h, w = x.shape
+    padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")  # torch 'reflect' = cv2 REFLECT_101
+    dy, dx, flip, hy, hx = (torch.randint(0, n, (b,), generator=generator) for n in
+                            (2 * pad + 1, 2 * pad + 1, 2, h - hole + 1, w - hole + 1))
+    rows = (dy[:, None] + torch.arange(h)).to(x.device)
+    cols = (dx[:, None] + torch.arange(w)).to(x.device)
+    cols = torch.where(flip[:, None].bool().to(x.device), cols.flip(1), cols)
+    out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    out = out.permute(0, 3, 1, 2)
+    ys, xs = torch.arange(h), torch.arange(w)
+    mask = ((ys[None, :, None] >= hy[:, None, None]) & (ys[None, :, None] < hy[:, None, None] + hole)
+            & (xs[None, None, :] >= hx[:, None, None]) & (xs[None, None, :] < hx[:, None, None] + hole))
+    return out.masked_fill(mask[:, None].to(x.device), 0.0)
+
+
+class AugmentedImageTask(ClassificationTask):
+    """Normalized image tensors + ResNet9 + the repo's train-time augmentation."""
+
+    def __init__(self, train, eval, batch_size: int, width: int, pad: int, hole: int, holdout_fraction: float = 0.0):
+        if holdout_fraction:  # LR range test: eval on a split of the training set (SPEC §7.4, CIFAR)
+            order = torch.tensor(np.random.default_rng(0).permutation(len(train[1])))
+            n_eval = int(round(len(order) * holdout_fraction))
+            eval = tuple(t[order[:n_eval]] for t in train)
+            train = tuple(t[order[n_eval:]] for t in train)
+        super().__init__(train, eval, batch_size, eval_batch_size=1024)
+        self.width, self.pad, self.hole = width, pad, hole
+        self.steps_per_epoch = math.ceil(len(self.train_data[1]) / batch_size)  # last partial batch kept (FE)
+
+    def train_batches(self, generator):
+        for x, y in tensor_batches(self.train_data, self.batch_size, generator):
+            x = augment(x.to(self.device), self.pad, self.hole, generator)
+            yield x, y.to(self.device)
+
+    def build_model(self):
+        return ResNet9(self.train_data[0].shape[1], self.width)
+
+
+class DigitsTask(AugmentedImageTask):
+    """mini/smoke stand-in for CIFAR10: 8x8 digits (ship with scikit-learn), normalized per channel."""
+
+    name = "cifar10"
+
+    def __init__(self, width: int = 8, n_train: int | None = None, n_eval: int | None = None, batch_size: int = 128,
+                 holdout_fraction: float = 0.0):
+        (x_train, y_train), (x_eval, y_eval) = digits_tensors(n_train)
+        mean, std = x_train.mean(), x_train.std()
+        train = ((x_train - mean) / std, y_train)
+        eval_ = ((x_eval[:n_eval] - mean) / std, y_eval[:n_eval])
+        super().__init__(train, eval_, batch_size, width, pad=1, hole=2, holdout_fraction=holdout_fraction)
+
+
+class Cifar10Task(AugmentedImageTask):
+    """paper: CIFAR10 via FE's loader, batch 128 (391 steps/epoch), Normalize on the /255 scale."""
+
+    name = "cifar10"
+
+    def __init__(self, root_dir: str, width: int = 64, batch_size: int = 128, holdout_fraction: float = 0.0):
+        require_files(os.path.join(os.path.abspath(root_dir), "cifar10", "cifar-10-batches-py"), dataset="cifar10")
+        from fastestimator.dataset.data import cifar10
+
+        train_ds, eval_ds = cifar10.load_data(root_dir=root_dir)
+        super().__init__(self._tensors(train_ds), self._tensors(eval_ds), batch_size, width, pad=4, hole=8,
+                         holdout_fraction=holdout_fraction)
+
+    @staticmethod
+    def _tensors(dataset):
+        x = torch.tensor(np.asarray(dataset["x"]), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
+        mean, std = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1), torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+        return (x - mean) / std, torch.tensor(np.asarray(dataset["y"]).reshape(-1), dtype=torch.long)

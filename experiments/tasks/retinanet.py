@@ -1,0 +1,193 @@
+"""RetinaNet as the repo builds it (SPEC §7.2): backbone C3-C5 -> FPN P3-P7 -> shared heads, anchors,
+anchor-target encoding, focal + smooth-L1 loss and eval decoding.
+
+Box convention inside this module: x1, y1, x2, y2 in pixels (COCO's x1, y1, w, h only at the edges).
+`levels` (5 in the paper: P3-P7) and `anchor_scale` (anchor side = anchor_scale * stride; 4 gives the
+paper's 32..512) let the mini profile run the same code on small images.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torchvision
+from torch import nn
+
+SCALES = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
+RATIOS = (1.0, 2.0, 0.5)  # height / width
+IGNORE, BACKGROUND = -2, -1  # anchor labels besides the class index (SPEC §7.2)
+
+
+def make_anchors(image_size: int, levels: int = 5, anchor_scale: float = 4.0) -> torch.Tensor:
+    """(A, 4) anchors, level by level (P3 first), location-major then 9 shapes, as x1, y1, x2, y2."""
+    out = []
+    for level in range(3, 3 + levels):
+        stride = 2 ** level
+        n = math.ceil(image_size / stride)
+        centers = (torch.arange(n, dtype=torch.float32) + 0.5) * stride
+        cy, cx = torch.meshgrid(centers, centers, indexing="ij")
+        shapes = []
+        for ratio in RATIOS:
+            for scale in SCALES:
+                side = anchor_scale * stride * scale
+                w, h = side / math.sqrt(ratio), side * math.sqrt(ratio)
+                shapes.append((w, h))
+        wh = torch.tensor(shapes)
+        c = torch.stack([cx.reshape(-1), cy.reshape(-1)], 1)[:, None, :]
+        out.append(torch.cat([c - wh / 2, c + wh / 2], 2).reshape(-1, 4))
+    return torch.cat(out)
+
+
+def encode_targets(anchors: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor):
+    """Anchor targets (SPEC §7.2): each object's best anchor is forced to IoU 0.99; IoU > 0.5 positive,
+    0.4 < IoU <= 0.5 ignore, else background. Box targets dx1, dy1 (by anchor size), log w, log h."""
+    cls = torch.full((len(anchors),), BACKGROUND, dtype=torch.long)
+    reg = torch.zeros(len(anchors), 4)
+    if len(boxes) == 0:
+        return cls, reg
+    iou = torchvision.ops.box_iou(anchors, boxes)  # (A, G)
+    iou[iou.argmax(0), torch.arange(len(boxes))] = 0.99
+    best, obj = iou.max(1)
+    cls[(best > 0.4) & (best <= 0.5)] = IGNORE
+    positive = best > 0.5
+    cls[positive] = labels[obj[positive]]
+    g, a = boxes[obj], anchors
+    aw, ah = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+    gw, gh = (g[:, 2] - g[:, 0]).clamp(min=1e-3), (g[:, 3] - g[:, 1]).clamp(min=1e-3)
+    reg = torch.stack([(g[:, 0] - a[:, 0]) / aw, (g[:, 1] - a[:, 1]) / ah, torch.log(gw / aw), torch.log(gh / ah)], 1)
+    return cls, reg * positive[:, None]
+
+
+def decode_boxes(anchors: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
+    aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+    x1, y1 = anchors[:, 0] + reg[:, 0] * aw, anchors[:, 1] + reg[:, 1] * ah
+    return torch.stack([x1, y1, x1 + aw * torch.exp(reg[:, 2]), y1 + ah * torch.exp(reg[:, 3])], 1)
+
+
+def retinanet_loss(cls_logits, box_reg, cls_target, box_target, alpha=0.25, gamma=2.0, beta=0.1):
+    """Focal loss (sum over object + background anchors / #positives) + smooth-L1 (beta 0.1, positives /
+    #positives), each per image then averaged over the batch (SPEC §7.2). Returns (focal, smooth_l1)."""
+    valid = cls_target != IGNORE
+    positive = cls_target >= 0
+    n_pos = positive.sum(1).clamp(min=1).float()
+    onehot = torch.zeros_like(cls_logits)
+    onehot[positive] = nn.functional.one_hot(cls_target[positive], cls_logits.shape[-1]).float()
+    p = torch.sigmoid(cls_logits)
+    p_t = torch.where(onehot > 0, p, 1 - p)
+    alpha_t = torch.where(onehot > 0, torch.full_like(p, alpha), torch.full_like(p, 1 - alpha))
+    bce = nn.functional.binary_cross_entropy_with_logits(cls_logits, onehot, reduction="none")
+    focal = (alpha_t * (1 - p_t) ** gamma * bce).sum(-1) * valid
+    smooth = nn.functional.smooth_l1_loss(box_reg, box_target, reduction="none", beta=beta).sum(-1) * positive
+    return (focal.sum(1) / n_pos).mean(), (smooth.sum(1) / n_pos).mean()
+
+
+class RetinaNet(nn.Module):
+    """Backbone (returns C3, C4, C5) + FPN + class/box heads shared across levels (SPEC §7.2)."""
+
+    def __init__(self, backbone: nn.Module, backbone_channels: tuple[int, int, int], num_classes: int,
+                 width: int = 256, levels: int = 5, anchors_per_location: int = 9):
+        super().__init__()
+        self.backbone, self.levels, self.num_classes = backbone, levels, num_classes
+        c3, c4, c5 = backbone_channels
+        self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in (c3, c4, c5))
+        self.smooth = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(3))
+        self.extra = nn.ModuleList(nn.Conv2d(c5 if i == 0 else width, width, 3, stride=2, padding=1)
+                                   for i in range(levels - 3))
+        self.cls_head = self._head(width, num_classes * anchors_per_location)
+        self.box_head = self._head(width, 4 * anchors_per_location)
+        nn.init.constant_(self.cls_head[-1].bias, math.log(1 / 99))  # prior 0.01
+
+    @staticmethod
+    def _head(width: int, outputs: int) -> nn.Sequential:
+        layers = []
+        for _ in range(4):
+            layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
+        layers.append(nn.Conv2d(width, outputs, 3, padding=1))
+        for m in layers:  # N(0, 0.01) at the paper's width 256; std scaled so narrower heads keep its per-layer gain
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=0.01 * math.sqrt(256 / width))
+                nn.init.zeros_(m.bias)
+        return nn.Sequential(*layers)
+
+    def l2_penalty(self) -> torch.Tensor:
+        """Keras l2(1e-4) kernel regularisers of the FPN and head convs, added to the loss (FE UpdateOp)."""
+        convs = [*self.lateral, *self.smooth, *self.extra, *self.cls_head, *self.box_head]
+        return 1e-4 * sum((m.weight ** 2).sum() for m in convs if isinstance(m, nn.Conv2d))
+
+    def forward(self, x):
+        c3, c4, c5 = self.backbone(x)
+        p5 = self.lateral[2](c5)
+        p4 = self.lateral[1](c4) + nn.functional.interpolate(p5, size=c4.shape[-2:], mode="nearest")
+        p3 = self.lateral[0](c3) + nn.functional.interpolate(p4, size=c3.shape[-2:], mode="nearest")
+        features = [self.smooth[0](p3), self.smooth[1](p4), self.smooth[2](p5)]
+        extra = c5
+        for i, conv in enumerate(self.extra):
+            extra = conv(extra if i == 0 else torch.relu(extra))
+            features.append(extra)
+        b = x.shape[0]
+        cls = torch.cat([self.cls_head(f).permute(0, 2, 3, 1).reshape(b, -1, self.num_classes) for f in features], 1)
+        box = torch.cat([self.box_head(f).permute(0, 2, 3, 1).reshape(b, -1, 4) for f in features], 1)
+        return cls, box
+
+
+class ResNet50Features(nn.Module):
+    """torchvision ResNet50 returning C3 (layer2), C4 (layer3), C5 (layer4): Keras layers 80/142/last."""
+
+    channels = (512, 1024, 2048)
+
+    def __init__(self, weights_path: str | None = None):
+        super().__init__()
+        net = torchvision.models.resnet50(weights=None)
+        if weights_path:  # ImageNet weights are optional: nothing is downloaded (SPEC §7.2 used pretrained)
+            net.load_state_dict(torch.load(weights_path, map_location="cpu"))
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
+        self.layer2, self.layer3, self.layer4 = net.layer2, net.layer3, net.layer4
+
+    def forward(self, x):
+        c3 = self.layer2(self.stem(x))
+        c4 = self.layer3(c3)
+        return c3, c4, self.layer4(c4)
+
+
+class SmallFeatures(nn.Module):
+    """mini backbone: stride-2 conv-BN-ReLU stages, C3/C4/C5 at strides 8/16/32."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        w = width
+        self.channels = (4 * w, 8 * w, 8 * w)
+
+        def stage(c_in, c_out):
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU())
+
+        self.stem = nn.Sequential(stage(3, w), stage(w, 2 * w), stage(2 * w, 4 * w))
+        self.c4, self.c5 = stage(4 * w, 8 * w), stage(8 * w, 8 * w)
+
+    def forward(self, x):
+        c3 = self.stem(x)
+        c4 = self.c4(c3)
+        return c3, c4, self.c5(c4)
+
+
+@torch.no_grad()
+def detect(cls_logits, box_reg, anchors, level_sizes, top_k=1000, score_threshold=0.05, iou=0.5, keep=100):
+    """Eval decoding (SPEC §7.2): per level top-1000 (anchor, class) scores above 0.05, class-wise NMS
+    at IoU 0.5, keep 100. Returns per image (boxes x1y1x2y2, scores, labels)."""
+    results = []
+    for logits, reg in zip(cls_logits, box_reg):
+        scores = torch.sigmoid(logits)
+        boxes, kept_scores, labels, start = [], [], [], 0
+        for size in level_sizes:
+            s = scores[start:start + size].reshape(-1)
+            top = s.topk(min(top_k, len(s)))
+            mask = top.values > score_threshold
+            idx, val = top.indices[mask], top.values[mask]
+            anchor_idx, label = start + idx // logits.shape[-1], idx % logits.shape[-1]
+            boxes.append(decode_boxes(anchors[anchor_idx], reg[anchor_idx]))
+            kept_scores.append(val)
+            labels.append(label)
+            start += size
+        b, s, lab = torch.cat(boxes), torch.cat(kept_scores), torch.cat(labels)
+        order = torchvision.ops.batched_nms(b, s, lab, iou)[:keep]
+        results.append((b[order], s[order], lab[order]))
+    return results
