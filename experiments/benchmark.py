@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import experiments.config  # noqa: F401  (registers the schemas)
+from core.cli import run_stage
 from core.artifacts import config_digest, is_done, read_done
 from core.errors import ConfigError, DataError, exit_on_user_error
 from core.instantiate import build
@@ -120,4 +121,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -17,6 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 import experiments.config  # noqa: F401  (registers the schemas)
+from core.cli import run_stage
 from core.errors import ConfigError, DataError, exit_on_user_error
 from core.history import RunHistory
 from core.instantiate import build
@@ -72,4 +73,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -8,6 +8,7 @@ import time
 
 import pandas as pd
 import pytest
+import torch
 
 from conftest import REPO, run_module
 from core.artifacts import read_done
@@ -65,7 +66,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     (["schedule=nope"], "schedule"),
     (["optimizer.lr=0"], "optimizer.lr"),
     (["optimizer.lr=-1e-3"], "optimizer.lr"),
-    (["profile=paper", "paths.data=/nonexistent/data"], "/nonexistent/data"),
+    (["profile=paper", "profile.device=cpu", "paths.data=/nonexistent/data"], "/nonexistent/data"),
+    pytest.param(["profile.device=cuda"], "profile.device", marks=pytest.mark.skipif(
+        torch.cuda.is_available(), reason="checks the error for a machine without a GPU")),
     (["init_checkpoint=__BAD__"], "bad.pt"),
 ])
 def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, args, names):
