@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock test bench train reproduce clean-artifacts
+.PHONY: setup lock test bench train reproduce figures clean-artifacts
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ reproduce: $(STAMP) ## the whole pipeline on one profile; each stage skips what 
 	$(MAKE) --no-print-directory train_arc PROFILE=$(PROFILE) ARGS=
 	$(MAKE) --no-print-directory select PROFILE=$(PROFILE) ARGS=
 	$(MAKE) --no-print-directory benchmark PROFILE=$(PROFILE) ARGS=
+	$(MAKE) --no-print-directory figures PROFILE=$(PROFILE) ARGS=
+
+figures: $(STAMP) ## Tables 2-4 (markdown, * and # markers) and median-run curves from the benchmark
+	$(PY) -m figures profile=$(PROFILE) $(ARGS)
 
 clean-artifacts:
 	rm -rf artifacts/$(PROFILE)

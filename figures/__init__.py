@@ -1,1 +1,2 @@
-"""Stage 6: the paper's tables and plots, rendered from stage results (SPEC §8)."""
+"""Stage 6: the paper's Tables 2-4 (median best metric per schedule x LR0, `*` best, `#` t-test vs ARC) and
+the median-run curves of Figs 3-5, rendered from the benchmark's result rows (SPEC §8)."""
