@@ -24,9 +24,11 @@ from arc_model.preprocess import check_preprocessing
 from arc_model.synthetic import synthetic_points
 from arc_model.trainer import CandidateTrainer
 from arc_model.weights import save_keras_h5
+from core.config import check_profile
 from core.artifacts import atomic_write, atomic_write_text, config_digest, is_done, mark_done
-from core.errors import CheckpointError, ConfigError, DataError
+from core.errors import ConfigError, DataError
 from core.felog import FELogWriter
+from core.training import load_checkpoint
 
 STAGE = "train_arc"
 
@@ -41,8 +43,7 @@ def validate(cfg: DictConfig) -> None:
         if not ok:
             raise ConfigError(message)
     check_preprocessing(cfg.preprocessing)
-    if cfg.profile.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"profile.device={cfg.profile.device} but CUDA is not available here")
+    check_profile(cfg, needs_data=False)
 
 
 def load_data(cfg: DictConfig) -> tuple[pd.DataFrame, str, str]:
@@ -88,7 +89,7 @@ def train_candidate(cfg: DictConfig) -> Path:
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     checkpoint, log_path = out / "checkpoint.pt", out / "log.txt"
     if checkpoint.exists():
-        state = load_checkpoint_state(checkpoint)
+        state = load_checkpoint(checkpoint, required=("trainer", "log_offset"), kind="ARC candidate")
         trainer.load_state_dict(state["trainer"])
         with open(log_path, "a") as f:
             f.truncate(state["log_offset"])
@@ -118,14 +119,3 @@ def train_candidate(cfg: DictConfig) -> Path:
     mark_done(out, summary)
     print(f"{out}: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
     return out
-
-
-def load_checkpoint_state(path: Path) -> dict:
-    """A candidate checkpoint written above; anything else is a CheckpointError naming the file."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for corrupt files
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
-    if not isinstance(state, dict) or not {"trainer", "log_offset"} <= state.keys():
-        raise CheckpointError(f"checkpoint {path} is not an ARC candidate checkpoint (delete it to start over)")
-    return state

@@ -77,6 +77,23 @@ class SlurmLauncherConf(SlurmQueueConf):
     srun_args: Optional[List[str]] = None
 
 
+def check_profile(cfg, needs_data: bool = True) -> None:
+    """Checks every stage runs before writing: the profile's device exists here, and the dataset root
+    exists where the profile reads real datasets (`needs_data=False` for stages that read none)."""
+    from pathlib import Path
+
+    import torch
+
+    from core.errors import ConfigError, DataError
+
+    if str(cfg.profile.device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"profile.device={cfg.profile.device} but no CUDA device is visible "
+                          "(override with profile.device=cpu)")
+    if needs_data and cfg.profile.requires_data_dir and not Path(cfg.paths.data).is_dir():
+        raise DataError(f"paths.data: data directory not found: {cfg.paths.data} "
+                        f"(profile '{cfg.profile.name}' reads real datasets from it)")
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)

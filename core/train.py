@@ -9,28 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-import core.config  # noqa: F401  (registers the schemas)
+from core.config import check_profile
 from core.artifacts import config_digest
 from core.cli import run_stage
-from core.errors import ConfigError, DataError, exit_on_user_error
+from core.errors import ConfigError, exit_on_user_error
 from core.instantiate import build
 from core.runs import train_into
 from core.training import Run, load_checkpoint
-
-
-def validate_common(cfg: DictConfig) -> None:
-    """Checks shared by every stage; raise before anything is written."""
-    if cfg.optimizer.lr <= 0:
-        raise ConfigError(f"optimizer.lr must be > 0, got {cfg.optimizer.lr}")
-    if str(cfg.profile.device).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"profile.device={cfg.profile.device} but no CUDA device is visible "
-                          "(override with profile.device=cpu)")
-    if cfg.profile.requires_data_dir and not Path(cfg.paths.data).is_dir():
-        raise DataError(f"paths.data: data directory not found: {cfg.paths.data} "
-                        f"(profile '{cfg.profile.name}' reads real datasets from it)")
 
 
 def run_name(cfg: DictConfig) -> str:
@@ -41,7 +28,9 @@ def run_name(cfg: DictConfig) -> str:
 
 
 def train_one(cfg: DictConfig) -> Path:
-    validate_common(cfg)
+    check_profile(cfg)
+    if cfg.optimizer.lr <= 0:
+        raise ConfigError(f"optimizer.lr must be > 0, got {cfg.optimizer.lr}")
     if cfg.epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {cfg.epochs}")
     init_state = load_checkpoint(cfg.init_checkpoint) if cfg.init_checkpoint else None

@@ -179,8 +179,10 @@ class Run:
         return self
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint written by Run.save; any failure is a CheckpointError naming the file."""
+def load_checkpoint(path: str | Path, required=("model", "optimizer", "history", "rng"),
+                    kind: str = "training-run") -> dict:
+    """Read a checkpoint (by default one written by Run.save); a missing, unreadable or foreign file is a
+    CheckpointError naming it. Stages with their own checkpoint layout pass `required` and `kind`."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -188,6 +190,7 @@ def load_checkpoint(path: str | Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types for corrupt files
         raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
-    if not isinstance(state, dict) or not {"model", "optimizer", "history", "rng"} <= state.keys():
-        raise CheckpointError(f"checkpoint {path} is not a training-run checkpoint (missing model/optimizer/rng)")
+    if not isinstance(state, dict) or not set(required) <= state.keys():
+        raise CheckpointError(f"checkpoint {path} is not a {kind} checkpoint (needs {', '.join(required)}; "
+                              "delete it to start over)")
     return state

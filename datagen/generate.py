@@ -20,8 +20,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 import datagen.config  # noqa: F401  (registers the schemas)
+from core.config import check_profile
 from core.artifacts import atomic_write_text, config_digest, mark_done
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError
 from core.optim import OPTIMIZERS
 from datagen.branches import BranchPool
 from datagen.procedure import RunSpec, draw_run, generate_run
@@ -65,7 +66,7 @@ def lr_range(cfg: DictConfig) -> list[float]:
     return [v * cfg.lr_scale for v in cfg.datagen_task.lr_range]
 
 
-def validate(cfg: DictConfig, check_data: bool = True) -> None:
+def validate(cfg: DictConfig, will_train: bool = True) -> None:
     lo, hi = cfg.datagen_task.lr_range
     if not 0 < lo <= hi:
         raise ConfigError(f"datagen_task.lr_range must satisfy 0 < min <= max, got {list(cfg.datagen_task.lr_range)}")
@@ -81,9 +82,8 @@ def validate(cfg: DictConfig, check_data: bool = True) -> None:
     bad = [o for o in cfg.optimizers if o not in OPTIMIZERS]
     if bad or not cfg.optimizers:
         raise ConfigError(f"optimizers: choose from {list(OPTIMIZERS)}, got {list(cfg.optimizers)}")
-    if check_data and cfg.profile.requires_data_dir and not Path(cfg.paths.data).is_dir():
-        raise DataError(f"paths.data: data directory not found: {cfg.paths.data} "
-                        f"(profile '{cfg.profile.name}' reads the real datasets from it)")
+    if will_train:
+        check_profile(cfg)
 
 
 def generation_key(cfg: DictConfig, node: dict) -> dict:

@@ -23,7 +23,7 @@ TASK_DIR = Path(__file__).resolve().parents[1] / "configs" / "datagen_task"
 
 
 def task_plan(cfg: DictConfig) -> dict:
-    validate(cfg, check_data=False)  # planning needs no data
+    validate(cfg, will_train=False)  # planning needs no data and no GPU
     task = cfg.datagen_task
     ns = [draw_run(task.name, task.number, i, cfg.seed, list(cfg.optimizers), lr_range(cfg),
                    (cfg.n_min, cfg.n_max)).n for i in range(cfg.runs)]

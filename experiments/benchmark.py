@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import experiments.config  # noqa: F401  (registers the schemas)
+from core.config import check_profile
 from core.cli import run_stage
 from core.artifacts import config_digest, is_done, read_done
 from core.errors import ConfigError, DataError, exit_on_user_error
@@ -86,8 +87,7 @@ def benchmark_one(cfg: DictConfig) -> dict:
     weights = schedule_node.get("weights")
     if weights is not None and not Path(weights).is_file():
         raise DataError(f"schedule.weights: ARC weights not found: {weights} (set arc_weights=/path/arc.h5)")
-    if cfg.profile.requires_data_dir and not Path(cfg.paths.data).is_dir():
-        raise DataError(f"paths.data: data directory not found: {cfg.paths.data}")
+    check_profile(cfg)
     lr0, schedule_kwargs = choose_lr0(cfg, schedule_node)
     task = build(cfg.bench_task.size.build, "bench_task.size.build")
     schedule = build(schedule_node, "schedule", **schedule_kwargs)

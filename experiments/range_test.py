@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 import experiments.config  # noqa: F401  (registers the schemas)
+from core.config import check_profile
 from core.cli import run_stage
-from core.errors import ConfigError, DataError, exit_on_user_error
+from core.errors import ConfigError, exit_on_user_error
 from core.history import RunHistory
 from core.instantiate import build
 from core.runs import train_into
@@ -45,8 +45,7 @@ def range_test(cfg: DictConfig) -> dict:
     task_cfg, size = cfg.bench_task, cfg.bench_task.size
     if task_cfg.range_criterion not in ("metric", "loss"):
         raise ConfigError(f"bench_task.range_criterion must be 'metric' or 'loss', got {task_cfg.range_criterion}")
-    if cfg.profile.requires_data_dir and not Path(cfg.paths.data).is_dir():
-        raise DataError(f"paths.data: data directory not found: {cfg.paths.data}")
+    check_profile(cfg)
     out = range_test_dir(cfg)
     holdout = {"holdout_fraction": task_cfg.range_holdout_fraction} if task_cfg.range_holdout_fraction else {}
     task = build(size.build, "bench_task.size.build", **holdout)

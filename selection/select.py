@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig
 
 from arc_model.controller import ARCSchedule
+from core.config import check_profile
 from core.artifacts import atomic_write, is_done, mark_done, read_done
 from core.errors import ConfigError, DataError
 from core.instantiate import build
@@ -44,6 +45,7 @@ def find_candidates(cfg: DictConfig) -> list[Path]:
 
 
 def validate(cfg: DictConfig) -> list[Path]:
+    check_profile(cfg)
     if cfg.epochs < 1 or cfg.repeats < 1:
         raise ConfigError(f"budgets.{cfg.profile.name}: epochs and repeats must be >= 1")
     if not cfg.lr0s or any(lr <= 0 for lr in cfg.lr0s):
