@@ -31,8 +31,8 @@ test: $(STAMP)
 bench: $(STAMP) ## all benchmarks; one with e.g. `make bench BENCH=engine`
 	$(PY) -m bench $(BENCH)
 
-train: $(STAMP)
-	$(PY) -m core.train profile=$(PROFILE) $(ARGS)
+train: $(STAMP) ## one training run of a task (python -m core.single_run)
+	$(PY) -m core.single_run profile=$(PROFILE) $(ARGS)
 
 reproduce: $(STAMP) ## the whole pipeline on one profile; each stage skips what is done and resumes the rest
 	$(MAKE) --no-print-directory datagen PROFILE=$(PROFILE) ARGS=
@@ -47,16 +47,17 @@ figures: $(STAMP) ## Tables 2-4 (markdown, * and # markers) and median-run curve
 clean-artifacts:
 	rm -rf artifacts/$(PROFILE)
 
-# ---- stage targets (one section per stage) ------------------------------------------------------
-# datagen (issue #3)
-# `make datagen` generates the ARC points of all 12 Table-1 tasks (a Hydra multirun over datagen_task; add
-# ARGS="hydra/launcher=joblib" or "hydra/launcher=slurm" to spread it), then corrects their labels.
-DATAGEN_TASKS ?= svhn_vgg19bn,svhn_vgg16_ecc,svhn_vgg19_adversarial,food101_densenet121,food101_inceptionv3,cub200_multitask,imdb_lstm,mitmovie_bert_ner,omniglot_siamese,shakespeare_gru,montgomery_unet,cub200_unet
+# ---- stage targets ----------------------------------------------------------------------------------
+# Every study, its grid and its sizes are in configs/ (configs/experiment/ holds the paper's studies); the
+# targets below only name them. LAUNCHER picks where a stage's multirun jobs run: `local` (joblib, this machine)
+# or `slurm` (submitit); smoke runs its seconds-long jobs one by one in-process (worker start-up would dominate).
+LAUNCHER ?= $(if $(filter smoke,$(PROFILE)),,local)
+HYDRA_LAUNCHER = $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER))
 PLAN_PROFILE ?= paper
-.PHONY: datagen correct plan
+.PHONY: datagen correct plan train_arc select range-test benchmark benchmark-table n-study metric-study
 
-datagen: $(STAMP)
-	$(PY) -m datagen -m profile=$(PROFILE) datagen_task=$(DATAGEN_TASKS) $(ARGS)
+datagen: $(STAMP) ## stages 1-2: the 12 Table-1 tasks (configs/experiment/datagen_table1.yaml), then correction
+	$(PY) -m datagen -m profile=$(PROFILE) $(ARGS)
 	$(PY) -m datagen.correct profile=$(PROFILE)
 
 correct: $(STAMP) ## ground-truth correction only (e.g. ARGS="rule=argmin last_point=drop")
@@ -65,50 +66,31 @@ correct: $(STAMP) ## ground-truth correction only (e.g. ARGS="rule=argmin last_p
 plan: $(STAMP) ## run count, epochs and GPU-hours of generating the paper-profile dataset
 	$(PY) -m datagen.plan profile=$(PLAN_PROFILE) $(ARGS)
 
-# arc_model (issue #4)
-# make train_arc PROFILE=mini: ten ARC candidates (seeds 1..10) as a Hydra multirun (joblib here; on SLURM
-# pass ARC_LAUNCHER=hydra/launcher=slurm), after a pre-flight check of config and dataset, then
-# the candidates' held-out metrics table. Timing without datagen's dataset: ARGS=data.synthetic_points=1000
-ARC_LAUNCHER ?= hydra/launcher=joblib
-.PHONY: train_arc
-train_arc: $(STAMP)
+train_arc: $(STAMP) ## stage 3: pre-flight check, the ten candidates (a multirun), their metrics table
 	$(PY) -m arc_model profile=$(PROFILE) dry_run=true $(ARGS)
-	$(PY) -m arc_model --multirun profile=$(PROFILE) 'seed=range(1,11)' $(ARC_LAUNCHER) $(ARGS)
+	$(PY) -m arc_model -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
 	$(PY) -m arc_model.candidates profile=$(PROFILE) $(ARGS)
 
-# selection: score every ARC candidate on the WideResNet/SVHN proxy, keep the best (-> selection/arc.h5)
-.PHONY: select
-select: $(STAMP)
+select: $(STAMP) ## stage 4: score every candidate on the proxy task (configs/experiment/proxy_selection.yaml)
 	$(PY) -m selection profile=$(PROFILE) $(ARGS)
 
-# experiments (issue #5)
-# `make benchmark` = LR range tests (for SC), the grid as Hydra multiruns (joblib locally; add
-# ARGS=hydra/launcher=slurm for SLURM), then the per-task median tables. Reruns skip finished runs.
-# ARC_WEIGHTS: ARC model to deploy (default: the project's selection output).
-BENCH_TASKS ?= cifar10,mscoco,ptb
-BENCH_SEEDS ?= 0,1,2,3,4
-LR0_SCHEDULES ?= constant,cd,ccd,ed,arc,plateau,greedy,schedulefree
-OWN_LR0_SCHEDULES ?= sc,sls,prodigy
-ARC_WEIGHTS ?= artifacts/$(PROFILE)/selection/arc.h5
-# smoke runs jobs in-process one by one (seconds each: worker start-up would dominate); mini/paper use joblib
-LAUNCHER ?= $(if $(filter smoke,$(PROFILE)),,hydra/launcher=local)
-.PHONY: range-test benchmark benchmark-table n-study
+range-test: $(STAMP) ## LR range tests of the three benchmark tasks (SC's LRmax on mini and smoke)
+	$(PY) -m experiments.range_test -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
 
-range-test: $(STAMP)
-	$(PY) -m experiments.range_test -m $(LAUNCHER) profile=$(PROFILE) bench_task=$(BENCH_TASKS) $(ARGS)
-
-benchmark: range-test
-	$(PY) -m experiments.benchmark -m $(LAUNCHER) profile=$(PROFILE) bench_task=$(BENCH_TASKS) \
-	  schedule=$(LR0_SCHEDULES) lr0_index=0,1,2 seed=$(BENCH_SEEDS) arc_weights=$(abspath $(ARC_WEIGHTS)) $(ARGS)
-	$(PY) -m experiments.benchmark -m $(LAUNCHER) profile=$(PROFILE) bench_task=$(BENCH_TASKS) \
-	  schedule=$(OWN_LR0_SCHEDULES) seed=$(BENCH_SEEDS) $(ARGS)
+BENCH_STUDIES ?= table2_cifar10 table3_mscoco table4_ptb extended_baselines
+benchmark: range-test ## stage 5: Tables 2-4 and the extended baselines, then the per-task median tables
+	for study in $(BENCH_STUDIES); do \
+	  $(PY) -m experiments.benchmark -m experiment=$$study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS) || exit 1; \
+	done
 	$(PY) -m experiments.table profile=$(PROFILE)
 
 benchmark-table: $(STAMP)
 	$(PY) -m experiments.table profile=$(PROFILE)
 
 n-study: $(STAMP) ## ARC every n = 1..6 epochs on the CIFAR10 task (App. A.5)
-	$(PY) -m experiments.benchmark --config-name n_study -m $(LAUNCHER) profile=$(PROFILE) \
-	  schedule.frequency=1,2,3,4,5,6 lr0_index=0,1,2 seed=$(BENCH_SEEDS) arc_weights=$(abspath $(ARC_WEIGHTS)) $(ARGS)
-	$(PY) -m experiments.table --config-name n_study profile=$(PROFILE)
+	$(PY) -m experiments.benchmark -m experiment=n_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
+	$(PY) -m experiments.table profile=$(PROFILE) study=n_study
 
+metric-study: $(STAMP) ## best-by-metric models of candidates 1-5 on the CIFAR10 task (App. A.1)
+	$(PY) -m experiments.benchmark -m experiment=metric_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
+	$(PY) -m experiments.table profile=$(PROFILE) study=metric_study

@@ -12,7 +12,7 @@ from core.config import PathsConfig, ProfileConfig
 
 
 @dataclass
-class ArcBudget:
+class CandidateSize:
     """What one candidate costs under a profile."""
 
     epochs: int = MISSING
@@ -21,26 +21,27 @@ class ArcBudget:
 
 @dataclass
 class ArcDataConfig:
-    path: str = "${paths.artifacts}/correct/dataset.parquet"  # core.points .parquet or authors' .pkl
-    synthetic_points: int = II("budgets.${profile.name}.synthetic_points")
-    holdout: float = 0.3  # held-out fraction for the candidate metrics (SPEC §10.1); 0 = HEAD (all data)
+    path: str = "${paths.dataset}/dataset.parquet"  # core.points .parquet or the authors' .pkl
+    trust_pickle: bool = False  # a .pkl is unpickled (runs code from the file) only with this opt-in
+    synthetic_points: int = II("sizes.${profile.name}.synthetic_points")
+    holdout: float = 0.3  # held-out fraction for the candidate metrics (docs/experiments.md §10.1); 0 = HEAD (all data)
     holdout_by_run: bool = False  # False = random points, as the authors' v1 split
     split_seed: int = 0  # the same split (and synthetic points) for every candidate: metrics compare
 
 
 @dataclass
 class TrainArcConfig:
-    """One ARC candidate (SPEC §4): Adam 1e-4, batch 128, val-channel dropout 0.5, hybrid loss."""
+    """One ARC candidate (docs/experiments.md §4): Adam 1e-4, batch 128, val-channel dropout 0.5, hybrid loss."""
 
     profile: ProfileConfig = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
-    budgets: Dict[str, ArcBudget] = field(default_factory=dict)
+    sizes: Dict[str, CandidateSize] = field(default_factory=dict)
     data: ArcDataConfig = field(default_factory=ArcDataConfig)
-    seed: int = 1  # candidate id; the multirun sweeps 1..10
-    epochs: int = II("budgets.${profile.name}.epochs")
+    candidate: int = 1  # candidate id, which seeds its initialisation and data order; the multirun sweeps 1..10
+    epochs: int = II("sizes.${profile.name}.epochs")
     batch_size: int = 128
     lr: float = 1e-4
-    val_dropout: float = 0.5  # Sometimes(RemoveValLoss, prob=0.5), SPEC §4.4
+    val_dropout: float = 0.5  # Sometimes(RemoveValLoss, prob=0.5), docs/experiments.md §4.4
     preprocessing: str = "repo"  # repo (authors' deployed code, FE) | paper (§3.4 wording)
     log_steps: int = 5
     checkpoint_every: int = 10  # epochs between resumable checkpoints

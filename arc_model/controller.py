@@ -1,12 +1,12 @@
-"""The on-line ARC controller (SPEC §5), exact to FastEstimator 1.7's `LRScheduler(lr_fn="arc")`.
+"""The on-line ARC controller (docs/experiments.md §5), exact to FastEstimator 1.7's `LRScheduler(lr_fn="arc")`.
 
 Two front ends share one decision function (`ARCDecider`):
   * `ARCSchedule` — a core.schedules.Schedule for core.training.Run (benchmarks): reads RunHistory;
   * `ARCController` — a plain object for any PyTorch loop: feed step and eval losses, ask for the LR
     (or let it set the optimizer's). The FastEstimator Trace is arc_model.fe_trace.ARCTrace.
 
-When it acts (SPEC §5.1): at the start of training epoch e (1-based) when e > 1 and
-(e % frequency == 1 or frequency == 1). What it sees (SPEC §5.2): the last <= 3 completed cycles of
+When it acts (docs/experiments.md §5.1): at the start of training epoch e (1-based) when e > 1 and
+(e % frequency == 1 or frequency == 1). What it sees (docs/experiments.md §5.2): the last <= 3 completed cycles of
 `frequency` epochs: every step's training loss, every epoch's eval loss, and the LR in force at the
 end of each cycle. New LR = float32(LR x {1.618, 1.0, 0.618}[argmax]), as FE computes it.
 """
@@ -37,7 +37,7 @@ def history_cycles(history: RunHistory, epoch: int, frequency: int, use_val_loss
     """FE's three deques at the start of `epoch`, rebuilt from the history of completed epochs.
 
     A cycle is pushed at the end of epochs frequency, 2*frequency, ...; unseen slots are None.
-    Eval losses join only where the history has them (none at all -> zeros channel, SPEC §5.3).
+    Eval losses join only where the history has them (none at all -> zeros channel, docs/experiments.md §5.3).
     """
     completed = (epoch - 1) // frequency
     train, val, lrs = [None] * CYCLES, [None] * CYCLES, [None] * CYCLES
@@ -121,7 +121,7 @@ class ARCController:
         arc.end_epoch()               # end of the training epoch (LR read from `optimizer`, or pass lr=)
         arc.record_eval(eval_loss)    # optional, after the epoch's evaluation
 
-    Without `record_eval` calls the val channel is zeros (FE without eval data, SPEC §5.3).
+    Without `record_eval` calls the val channel is zeros (FE without eval data, docs/experiments.md §5.3).
     """
 
     def __init__(self, weights: str | Path, frequency: int = 3, use_val_loss: bool = True,

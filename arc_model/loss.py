@@ -1,11 +1,11 @@
-"""ARC's hybrid loss (SPEC §4.2, authors' train_arc.py): 0.5 * CE + 0.5 * BCE(raise vs decrease).
+"""ARC's hybrid loss (docs/experiments.md §4.2, authors' train_arc.py): 0.5 * CE + 0.5 * BCE(raise vs decrease).
 
 CE: sparse categorical cross-entropy of the softmax. Keras' from_logits=False path reads the logits
 behind a Softmax op in graph mode, so log-softmax of the logits is what the authors computed.
 BCE: `MultipleClsBinaryCELoss(pos_labels=[0], neg_labels=[2])` — 'keep' samples (label 1) are left
 out; p = clip(P(raise), 1e-4, 1 - 1e-4) of the un-renormalised 3-class softmax; target 1 for raise,
 0 for decrease; mean over the included samples. A batch with no raise/decrease sample would divide
-by zero in the authors' code (SPEC §4.2 [I]); here its BCE term is 0 instead.
+by zero in the authors' code (docs/experiments.md §4.2 [I]); here its BCE term is 0 instead.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Candidate metrics on held-out points (paper A.1, SPEC §10.1): accuracy, MCC, validation loss,
+"""Candidate metrics on held-out points (paper A.1, docs/experiments.md §10.1): accuracy, MCC, validation loss,
 calibration error and weighted accuracy (Table 5).
 
 Calibration error is FastEstimator's `CalibrationError` default: the `uncertainty-calibration`
@@ -39,5 +39,5 @@ def candidate_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, f
     }
 
 
-# direction in which each metric improves (for best-by-metric checkpoints, SPEC §10.1)
+# direction in which each metric improves (for best-by-metric checkpoints, docs/experiments.md §10.1)
 MODES = {"accuracy": "max", "mcc": "max", "val_loss": "min", "calibration_error": "min", "weighted_accuracy": "max"}

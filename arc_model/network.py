@@ -1,4 +1,4 @@
-"""The ARC network in PyTorch, layer for layer the authors' Keras `lstm_stacked` (SPEC §4.1, 79,043 params).
+"""The ARC network in PyTorch, layer for layer the authors' Keras `lstm_stacked` (docs/experiments.md §4.1, 79,043 params).
 
 Conv1D(32,5,relu) -> MaxPool(2) -> Conv1D(64,5,relu) -> MaxPool(2) -> LSTM(64, seq) -> LSTM(64)
 -> Dense(32,relu) -> Dense(3, softmax). Input (batch, 300, 3) channels-last, as in Keras.
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-PARAMETERS = 79_043  # SPEC §4.1, counted from the published arc.h5
+PARAMETERS = 79_043  # docs/experiments.md §4.1, counted from the published arc.h5
 HIDDEN = 64
 
 

@@ -1,4 +1,4 @@
-"""ARC's input: a (300, 3) float32 array [train_loss, val_loss, lr] built from the last k <= 3 cycles (SPEC §3).
+"""ARC's input: a (300, 3) float32 array [train_loss, val_loss, lr] built from the last k <= 3 cycles (docs/experiments.md §3).
 
 One set of channel functions serves both paths, so training and deployment cannot drift apart:
   * on-line (`online_input`): per-cycle lists of step losses, eval losses and LRs, exactly as
@@ -7,7 +7,7 @@ One set of channel functions serves both paths, so training and deployment canno
 
 `preprocessing="repo"` (default) is the authors' deployed code and FE's: train loss resized with
 INTER_LINEAR to 100k *then* z-scored. `"paper"` is the paper's wording (§3.4): z-score, then
-nearest-neighbour resize. Val loss and LR are the same in both (SPEC §3 table).
+nearest-neighbour resize. Val loss and LR are the same in both (docs/experiments.md §3 table).
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def train_loss_channel(losses: Sequence[float], cycles: int, preprocessing: str 
 
 
 def val_loss_channel(losses: Sequence[float], cycles: int) -> np.ndarray:
-    """Per-epoch eval losses -> z-score, INTER_NEAREST to 100k, zero-pad; no losses -> all zeros (SPEC §5.3)."""
+    """Per-epoch eval losses -> z-score, INTER_NEAREST to 100k, zero-pad; no losses -> all zeros (docs/experiments.md §5.3)."""
     if len(losses) == 0:
         return np.zeros(LENGTH, dtype=np.float32)
     return _pad_left(resize_1d(zscore(losses), cycles * PER_CYCLE, "nearest"), 0.0)
@@ -68,7 +68,7 @@ def lr_channel(lrs: Sequence[float], cycles: int) -> np.ndarray:
 def merge_cycles(cycles: Sequence) -> tuple[list, int]:
     """FE's `ARC._merge_list`: concatenate the seen cycles; count the unseen (None) ones.
 
-    Kept quirk (SPEC §5.2): a scalar that is falsy (an LR of exactly 0.0) counts as unseen.
+    Kept quirk (docs/experiments.md §5.2): a scalar that is falsy (an LR of exactly 0.0) counts as unseen.
     """
     merged, missing = [], 0
     for item in cycles:

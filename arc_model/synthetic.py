@@ -3,7 +3,7 @@
 A toy loss process replaces real training so the stage can run before datagen's dataset exists:
 per step, loss -> floor + (loss - floor)(1 - rate) + noise, with a rate that peaks at an ideal LR
 lr* (which decays over epochs) and turns negative (divergence-like growth) far above it. The points
-follow paper §3.2 / SPEC §2 exactly as datagen does for real tasks: step 1 at LR r, three branches
+follow paper §3.2 / docs/experiments.md §2 exactly as datagen does for real tasks: step 1 at LR r, three branches
 (x1.618, x1, x0.618) from the same state, label = lowest final val loss, continue with a random one
 of the two best, and the ground-truth correction of §2.1 from the replicate. Columns: core.points.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.points import ACTIONS, COLUMNS
+from core.points import ACTIONS, COLUMNS, corrected_label
 
 
 def _simulate(loss: float, epoch: int, lr: float, lr_star0: float, n: int, steps: int, rng: np.random.Generator):
@@ -28,16 +28,6 @@ def _simulate(loss: float, epoch: int, lr: float, lr_star0: float, n: int, steps
     return train, val, loss
 
 
-def _corrected_label(branch: list[float], chosen: int, replicate: float) -> int:
-    """SPEC §2.1: the label stands if the full ranking survives the replicate, else 'keep' (1)."""
-    label = int(np.argmin(branch))
-    if chosen < 0:
-        return label
-    replaced = list(branch)
-    replaced[chosen] = replicate
-    return label if list(np.argsort(branch)) == list(np.argsort(replaced)) else 1
-
-
 def synthetic_run(run: int, seed: int, points: int) -> list[dict]:
     rng = np.random.default_rng([seed, run])
     n, steps = int(rng.integers(1, 4)), int(rng.integers(8, 30))
@@ -50,14 +40,15 @@ def synthetic_run(run: int, seed: int, points: int) -> list[dict]:
         cycles.append((train, val, lr))
         if rows:  # this step 1 re-ran the previous point's chosen branch: its replicate
             rows[-1]["replicate_loss"] = val[-1]
-            rows[-1]["label"] = _corrected_label(rows[-1]["branch_loss"], rows[-1]["chosen"], val[-1])
+            rows[-1]["label"] = corrected_label(rows[-1]["branch_loss"], rows[-1]["chosen"], val[-1],
+                                                rows[-1]["label_raw"])
         branch = [_simulate(loss, epoch, lr * m, lr_star0, n, steps, rng)[1][-1] for m in ACTIONS]
         survivors = [a for a in range(3) if a != int(np.argmax(branch))]
         chosen = int(rng.choice(survivors)) if p < points - 1 else -1
         window = cycles[-3:]
         rows.append({
             "task": "synthetic", "run_id": f"synthetic-{seed}-{run}", "point": p, "seed": seed,
-            "optimizer": str(rng.choice(["adam", "sgd", "rmsprop"])), "n": n, "lr0": lr0, "cycles": len(window),
+            "optimizer": str(rng.choice(["adam", "sgd", "rmsprop"])), "frequency": n, "lr0": lr0, "cycles": len(window),
             "train_loss": [x for c in window for x in c[0]], "val_loss": [x for c in window for x in c[1]],
             "train_lr": [c[2] for c in window], "branch_loss": branch, "chosen": chosen,
             "replicate_loss": float("nan"), "label_raw": int(np.argmin(branch)), "label": int(np.argmin(branch)),

@@ -1,4 +1,4 @@
-"""Exact import/export of ARC weights as a Keras weights-only HDF5 file (`arc.h5`, SPEC §4.1).
+"""Exact import/export of ARC weights as a Keras weights-only HDF5 file (`arc.h5`, docs/experiments.md §4.1).
 
 The file layout is the one Keras 2 `save_weights(..h5)` writes and the published arc.h5 has:
 root attrs layer_names/backend/keras_version; one group per layer with attr weight_names and the

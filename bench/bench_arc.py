@@ -1,7 +1,7 @@
 """ARC decision latency: ours (PyTorch, from a RunHistory) vs FastEstimator 1.7's TF-eager `fe.schedule.ARC`.
 
 One decision = build the (300, 3) input from the last 3 cycles and run the network, here for a
-CIFAR-sized history (9 epochs x 391 steps, SPEC §7.1) at epoch 10. Both load the same weights: a
+CIFAR-sized history (9 epochs x 391 steps, docs/experiments.md §7.1) at epoch 10. Both load the same weights: a
 random candidate written to a temporary arc.h5 (latency does not depend on the values; nothing is
 downloaded). Prints arc_decision_ms (ours) and fe_arc_decision_ms, medians over repeated decisions.
 """

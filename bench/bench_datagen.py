@@ -46,9 +46,11 @@ def main(task: str = "montgomery_unet", epochs: int = 2, repeats: int = 5) -> fl
     try:
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = Path(tmp) / "C.pt"
-            pool.run_all([Job(spec, "adam", 1e-3, 0.0, 0, 1e-3, 1, 0, save_to=str(checkpoint))])
+            pool.run_all([Job(task=spec, optimizer="adam", lr0=1e-3, momentum=0.0, run_seed=0, lr=1e-3, epochs=1, seed=0,
+                              save_to=str(checkpoint))])
             pool.warm_up(spec)
-            branches = [Job(spec, "adam", 1e-3, 0.0, 0, 1e-3 * m, epochs, a, start=str(checkpoint))
+            branches = [Job(task=spec, optimizer="adam", lr0=1e-3, momentum=0.0, run_seed=0, lr=1e-3 * m, epochs=epochs,
+                            seed=a, start=str(checkpoint))
                         for a, m in enumerate(ACTIONS)]
             one, three = ratio(lambda k: pool.run_all(branches[:k]), repeats)
             cpu_one, cpu_three = ratio(lambda k: pool.pool.map(spin, [one] * k, chunksize=1), repeats)

@@ -26,7 +26,7 @@ def main() -> None:
         loss = torch.nn.functional.cross_entropy(model(augment(x, 4, 8, generator)), y)
         loss.backward()
         optimizer.step()
-        return loss.item()  # the loop reads every step's loss (SPEC §5.2), which syncs the device
+        return loss.item()  # the loop reads every step's loss (docs/experiments.md §5.2), which syncs the device
 
     step()  # warm-up (cuDNN autotune, allocator)
     start = time.perf_counter()

@@ -1,7 +1,16 @@
-"""Stage command lines: catch an unknown config-group choice (profile=nope, task=nope) as one clear line
-before Hydra starts, instead of Hydra's multi-line listing. Everything else is Hydra's own parsing."""
+"""Every stage's command line: `@stage("benchmark")` turns a function of the composed config into the
+Hydra entry point `python -m <module> [overrides]`.
+
+What each entry point gets from here, so no stage repeats it:
+  * an unknown config-group choice (`profile=nope`) is one clear line before Hydra starts, not Hydra's
+    multi-line listing;
+  * the config is composed from `configs/` (`--config-name` picks another primary config);
+  * every `sizes` block must hold the active profile (core.config.check_sizes);
+  * a UserError (bad config, data or checkpoint) is `error: <message>` on stderr and exit status 2.
+"""
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Callable
@@ -40,10 +49,33 @@ def unknown_choice(argv: list[str]) -> str | None:
     return None
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Entry point for `python -m <stage>`: pre-check group choices, then hand over to Hydra."""
-    problem = unknown_choice(sys.argv[1:])
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        sys.exit(2)
-    main()
+def stage(config_name: str) -> Callable[[Callable], Callable[[], None]]:
+    """Decorator: `main = stage("benchmark")(run)` is the Hydra entry point of `run(cfg)`."""
+
+    def decorate(function: Callable) -> Callable[[], None]:
+        import hydra
+
+        from core.config import check_sizes
+        from core.errors import exit_on_user_error
+
+        @exit_on_user_error
+        def task(cfg) -> None:
+            check_sizes(cfg, cfg.profile.name)
+            function(cfg)
+
+        task.__name__ = task.__qualname__ = function.__name__
+        task.__module__ = function.__module__
+        hydra_main = hydra.main(version_base="1.3", config_path=str(CONFIGS), config_name=config_name)(task)
+
+        @functools.wraps(function)
+        def main() -> None:
+            problem = unknown_choice(sys.argv[1:])
+            if problem:
+                print(f"error: {problem}", file=sys.stderr)
+                sys.exit(2)
+            hydra_main()
+
+        main.run = task  # the undecorated stage, for tests that compose a config themselves
+        return main
+
+    return decorate

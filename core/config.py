@@ -18,8 +18,10 @@ from omegaconf import II, MISSING
 class ProfileConfig:
     """smoke (seconds, tests), mini (default; 2-core CPU, offline) or paper (GPU/SLURM, real data).
 
-    A profile holds cross-stage settings only. Each stage's primary config keeps one budget block
-    per profile under `budgets.<profile name>`, so a stage's sizes live next to the stage.
+    A profile holds cross-stage settings only. Sizes follow one rule everywhere: whatever a profile
+    scales (a stage, a task, a schedule's setting on a task) carries a `sizes: {smoke, mini, paper}` block
+    beside it, and the active one is picked by interpolation, `${...sizes.${profile.name}}`
+    (`check_sizes` names a block that lacks the profile).
     """
 
     name: str = MISSING
@@ -28,8 +30,8 @@ class ProfileConfig:
 
 
 @dataclass
-class TrainBudget:
-    """What one `python -m core.train` run costs under a profile."""
+class TrainSize:
+    """What one `python -m core.single_run` run costs under a profile."""
 
     epochs: int = MISSING
     log_steps: int = 100
@@ -37,9 +39,20 @@ class TrainBudget:
 
 @dataclass
 class PathsConfig:
+    """Every directory the pipeline reads or writes. Each stage writes only under its own key and finds its
+    input only under the key of the stage before it: this is where stages hand over."""
+
     root: str = "${oc.env:ARC_REPRO_ROOT,.}"
-    data: str = "${paths.root}/data"
+    data: str = "${paths.root}/data"  # the paper profile's datasets (FastEstimator loaders' root_dir)
     artifacts: str = "${paths.root}/artifacts/${profile.name}"
+    datagen: str = "${paths.artifacts}/datagen"  # stage 1: one Parquet file per generated run, per task
+    dataset: str = "${paths.artifacts}/dataset"  # stage 2: dataset.parquet (corrected labels) + report
+    candidates: str = "${paths.artifacts}/candidates"  # stage 3: one directory per ARC candidate
+    selection: str = "${paths.artifacts}/selection"  # stage 4: proxy runs and scores.csv
+    selected_arc: str = "${paths.selection}/arc.h5"  # stage 4's winner: the ARC every benchmark deploys
+    benchmark: str = "${paths.artifacts}/benchmark"  # stage 5: <study>/<task>/<run>/ and range_test/<task>/
+    figures: str = "${paths.artifacts}/figures"  # stage 6: tables and figures, per study
+    single_runs: str = "${paths.artifacts}/single_runs"  # python -m core.single_run
 
 
 @dataclass
@@ -52,17 +65,17 @@ class OptimizerConfig:
 
 @dataclass
 class TrainConfig:
-    """One training run of a task under an optimizer and an LR schedule (core.train)."""
+    """One training run of a task under an optimizer and an LR schedule (core.single_run)."""
 
     profile: ProfileConfig = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
-    budgets: Dict[str, TrainBudget] = field(default_factory=dict)
+    sizes: Dict[str, TrainSize] = field(default_factory=dict)
     task: Any = MISSING  # {name, build: {_target_: ...}, sizes: {smoke|mini|paper: {...}}}
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: Any = MISSING  # {name, _target_: ...}
     seed: int = 0
-    epochs: int = II("budgets.${profile.name}.epochs")
-    log_steps: int = II("budgets.${profile.name}.log_steps")
+    epochs: int = II("sizes.${profile.name}.epochs")
+    log_steps: int = II("sizes.${profile.name}.log_steps")
     max_steps_per_epoch: Optional[int] = None
     checkpoint_every: int = 1  # epochs between checkpoints (resume granularity)
     init_checkpoint: Optional[str] = None  # start from this checkpoint instead of a fresh model
@@ -77,15 +90,36 @@ class SlurmLauncherConf(SlurmQueueConf):
     srun_args: Optional[List[str]] = None
 
 
+def check_sizes(cfg, profile: str, where: str = "") -> None:
+    """Every `sizes` block in the config must hold the active profile (else its `${...}` pick fails)."""
+    from omegaconf import DictConfig
+
+    from core.errors import ConfigError
+
+    if not isinstance(cfg, DictConfig):
+        return
+    for key in cfg.keys():
+        node = cfg._get_node(key)
+        if not isinstance(node, DictConfig) or node._is_missing() or node._is_none():
+            continue
+        path = f"{where}.{key}" if where else str(key)
+        if key == "sizes" and profile not in node:
+            raise ConfigError(f"{path}: no sizes for profile '{profile}' (has {', '.join(map(str, node.keys()))})")
+        if key != "sizes":
+            check_sizes(node, profile, path)
+
+
 def check_profile(cfg, needs_data: bool = True) -> None:
-    """Checks every stage runs before writing: the profile's device exists here, and the dataset root
-    exists where the profile reads real datasets (`needs_data=False` for stages that read none)."""
+    """Checks every stage runs before writing: each `sizes` block has the profile, the profile's device
+    exists here, and the dataset root exists where the profile reads real datasets (`needs_data=False` for
+    stages that read none)."""
     from pathlib import Path
 
     import torch
 
     from core.errors import ConfigError, DataError
 
+    check_sizes(cfg, cfg.profile.name)
     if str(cfg.profile.device).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"profile.device={cfg.profile.device} but no CUDA device is visible "
                           "(override with profile.device=cpu)")

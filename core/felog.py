@@ -1,4 +1,4 @@
-"""FastEstimator-format text logs (SPEC §9): a writer that FE 1.7's `parse_log_file` reads back,
+"""FastEstimator-format text logs (docs/experiments.md §9): a writer that FE 1.7's `parse_log_file` reads back,
 and a tolerant parser that also keeps inf/nan and values with units (which FE's drops).
 
 Line format (FE >= 1.2): `FastEstimator-<Mode>: step: <int>; key: value; ...` with keys after `step`
@@ -64,6 +64,18 @@ class FELogWriter:
 
     def close(self) -> None:
         self._file.close()
+
+
+def open_log(path: str | Path, offset: int | None, logging_interval: int) -> FELogWriter:
+    """A fresh log with its Start line (`offset` None), or after a restore the log cut back to the `offset`
+    bytes it had at the checkpoint and appended to."""
+    if offset is None:
+        log = FELogWriter(path)
+        log.start(logging_interval)
+        return log
+    with open(path, "a") as f:
+        f.truncate(offset)
+    return FELogWriter(path, append=True)
 
 
 _NUM = r"-?\d+\.?\d*(?:e[-+]?\d+\.?\d*)?|-?inf|nan|None"

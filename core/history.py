@@ -1,6 +1,6 @@
 """What a training run records: every step's loss, each epoch's eval loss/metric and the LR in force.
 
-This is exactly what an LR controller such as ARC reads (SPEC §5.2), so controllers receive the
+This is exactly what an LR controller such as ARC reads (docs/experiments.md §5.2), so controllers receive the
 RunHistory itself rather than a hand-picked summary.
 """
 from __future__ import annotations

@@ -5,6 +5,7 @@ from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
 from core.errors import ConfigError
 
@@ -15,3 +16,14 @@ def build(node: Any, key: str, **kwargs) -> Any:
     except InstantiationException as err:
         cause = err.__cause__ or err
         raise ConfigError(f"{key}: cannot build {getattr(node, '_target_', node)}: {cause}") from None
+
+
+def constructor_node(node: Any, key: str, hint: str = "", meta: tuple[str, ...] = ("name", "sizes")) -> DictConfig:
+    """The constructor arguments of a config node (everything but its `name` and `sizes`), resolved. A value
+    no config gave (`???`) is a ConfigError naming `key.<field>`, followed by `hint` (where to give it)."""
+    settings = OmegaConf.to_container(node, resolve=True)  # a missing value stays '???'
+    out = OmegaConf.create({k: v for k, v in settings.items() if k not in meta})
+    missing = sorted(OmegaConf.missing_keys(out))
+    if missing:
+        raise ConfigError(f"{', '.join(f'{key}.{m}' for m in missing)} has no value{': ' + hint if hint else ''}")
+    return out

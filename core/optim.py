@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import torch
 
+from typing import Callable, Iterable
+
 from core.errors import ConfigError
+
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float], torch.optim.Optimizer]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
@@ -21,6 +25,17 @@ def make_optimizer(name: str, params, lr: float, momentum: float = 0.0, weight_d
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7 if eps is None else eps,
                                    momentum=momentum, weight_decay=weight_decay)
     raise ConfigError(f"optimizer.name: unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
+
+
+def optimizer_factory(name: str, momentum: float = 0.0, weight_decay: float = 0.0) -> OptimizerFactory:
+    """`(params, lr) -> optimizer` for core.training.Run; an unknown name fails here, before any model is built."""
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"optimizer.name: unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
+
+    def make(params, lr: float) -> torch.optim.Optimizer:
+        return make_optimizer(name, params, lr, momentum, weight_decay)
+
+    return make
 
 
 def get_lr(optimizer: torch.optim.Optimizer) -> float:

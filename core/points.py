@@ -1,12 +1,12 @@
 """The ARC training-set format shared by datagen (writer) and arc_model (reader): one Parquet row per point.
 
-A point is one checkpoint C of one training run (paper §3.2, SPEC §2). Its features are the signals of
+A point is one checkpoint C of one training run (paper §3.2, docs/experiments.md §2). Its features are the signals of
 the last k <= 3 cycles that ended at C; its label is the branch (x1.618, x1.0, x0.618) with the lowest
 validation loss after n more epochs. Actions are indexed as ARC's classes: 0 raise, 1 keep, 2 decrease.
 
 Columns (lists are oldest-first):
-  task, run_id (str); point (0-based index in its run); seed; optimizer (adam|sgd|rmsprop); n (epochs per
-  cycle); lr0; cycles (k, 1..3);
+  task, run_id (str); point (0-based index in its run); seed; optimizer (adam|sgd|rmsprop); frequency (n, the
+  epochs of one cycle, i.e. between two ARC calls); lr0; cycles (k, 1..3: cycles in the feature window);
   train_loss  list<float>  raw per-step training losses of the k cycles (NOT resized; the authors'
                            pickle stores them resized to 100k, which a resize to 100k leaves unchanged)
   val_loss    list<float>  per-epoch validation losses of the k cycles (k*n values)
@@ -19,15 +19,39 @@ Columns (lists are oldest-first):
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from core.errors import DataError
 
-COLUMNS = ("task", "run_id", "point", "seed", "optimizer", "n", "lr0", "cycles", "train_loss", "val_loss",
+COLUMNS = ("task", "run_id", "point", "seed", "optimizer", "frequency", "lr0", "cycles", "train_loss", "val_loss",
            "train_lr", "branch_loss", "chosen", "replicate_loss", "label_raw", "label")
-ACTIONS = (1.618, 1.0, 0.618)  # class index -> LR multiplier (SPEC §1)
+ACTIONS = (1.618, 1.0, 0.618)  # class index -> LR multiplier (docs/experiments.md §1)
+KEEP = 1  # the label of a point whose ranking noise decided (docs/experiments.md §2.1)
+RULES = ("full", "argmin")  # what must survive the ground-truth correction
+
+
+def order(losses) -> tuple[int, ...]:
+    """Action indices from best to worst. Non-finite (diverged or NaN) losses rank last; among those the smaller
+    LR ranks better [I]; equal finite losses keep index order. The one ordering of labels and corrections."""
+    keyed = [(loss, a) if math.isfinite(loss) else (math.inf, -a) for a, loss in enumerate(losses)]
+    return tuple(sorted(range(len(keyed)), key=keyed.__getitem__))
+
+
+def corrected_label(branch_loss, chosen: int, replicate: float, label_raw: int, rule: str = "full") -> int:
+    """Ground-truth correction (docs/experiments.md §2.1, paper §3.3): l*_x (the chosen branch re-run from C) replaces l_x; if
+    the ranking of (l+, l1, l-) changes, noise rather than the LR decided it and the label becomes KEEP.
+    `rule="full"` compares the whole ranking (the paper's example), `"argmin"` only the best action. A point
+    without a replicate (`chosen` < 0, a run's last point) keeps `label_raw`."""
+    if chosen < 0:
+        return label_raw
+    replaced = list(branch_loss)
+    replaced[chosen] = replicate
+    before, after = order(branch_loss), order(replaced)
+    unchanged = before == after if rule == "full" else before[0] == after[0]
+    return label_raw if unchanged else KEEP
 
 
 def validate_points(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:

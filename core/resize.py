@@ -1,4 +1,4 @@
-"""1-D resize with OpenCV's exact semantics (SPEC §3): the ARC input channels are resized this way.
+"""1-D resize with OpenCV's exact semantics (docs/experiments.md §3): the ARC input channels are resized this way.
 
 `cv2.resize(column, (1, T))` resizes along axis 0. INTER_NEAREST takes source index floor(i*in/out);
 INTER_LINEAR uses half-pixel centres clamped to the ends, with no anti-aliasing when shrinking.

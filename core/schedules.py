@@ -5,7 +5,6 @@ Two hook points (issue #2):
     see the whole RunHistory and return the LR for the coming epoch;
   * `on_step_begin(step, epoch, lr)` — per-step schedules (super-convergence) return the LR for
     the coming step. Only schedules with `per_step = True` are called here, keeping the loop lean.
-Optional observers `on_step_end` / `on_eval_end` exist for controllers that need them.
 Epochs and steps are 1-based, as in FastEstimator. A schedule that carries state implements
 `state_dict` / `load_state_dict` so checkpoints resume it exactly.
 """
@@ -43,14 +42,14 @@ class Schedule:
 
 
 class Constant(Schedule):
-    """BLR: the initial LR for the whole run (SPEC §7.4)."""
+    """BLR: the initial LR for the whole run (docs/experiments.md §7.4)."""
 
 
 def cosine_decay(time: int, cycle_length: int, init_lr: float, min_lr: float = 1e-6, cycle_multiplier: int = 1) -> float:
     """FastEstimator 1.7.0's `cosine_decay` (start=1, no warm-up): half cosines from init_lr to min_lr.
 
     Epoch 1 already sits at cos(pi / cycle_length) and each cycle's last epoch is exactly min_lr
-    (SPEC §7.4). With cycle_multiplier > 1 cycle i lasts cycle_length * multiplier**i (SGDR).
+    (docs/experiments.md §7.4). With cycle_multiplier > 1 cycle i lasts cycle_length * multiplier**i (SGDR).
     """
     if cycle_multiplier > 1:
         cycle = math.ceil(math.log(time * (cycle_multiplier - 1) / cycle_length + 1) / math.log(cycle_multiplier)) - 1
@@ -63,7 +62,7 @@ def cosine_decay(time: int, cycle_length: int, init_lr: float, min_lr: float = 1
 
 
 class CosineDecay(Schedule):
-    """CD (one half cosine over the run) and CCD (SGDR restarts), epoch-level as FE's LRScheduler (SPEC §7.4).
+    """CD (one half cosine over the run) and CCD (SGDR restarts), epoch-level as FE's LRScheduler (docs/experiments.md §7.4).
 
     `cycle_length=None` means the whole run (CD: E = total epochs); CCD sets it to T0 with
     `cycle_multiplier=2` (CIFAR/COCO T0 = 10, PTB T0 = 14).
@@ -83,7 +82,7 @@ class CosineDecay(Schedule):
 
 
 class ExponentialDecay(Schedule):
-    """ED: LR0 * gamma**(epoch - 1); gamma 0.9 for CIFAR/COCO, 0.96 for PTB (SPEC §7.4)."""
+    """ED: LR0 * gamma**(epoch - 1); gamma 0.9 for CIFAR/COCO, 0.96 for PTB (docs/experiments.md §7.4)."""
 
     def __init__(self, gamma: float):
         self.gamma, self.lr0 = gamma, 0.0
@@ -95,19 +94,36 @@ class ExponentialDecay(Schedule):
         return self.lr0 * self.gamma ** (epoch - 1)
 
 
+SC_F_RANGE = (5.0, 40.0)  # App. A.3: LR0 = LRmax / f with f in [5, 40]
+
+
+def sc_lr0(lr_max: float, f: float, grid: list[float]) -> float:
+    """LR0 = LRmax / f' with f' in [5, 40] landing on a grid LR0, closest to the task's f (App. A.3:
+    the paper picked f = 19.8 / 10 / 23.2 so that LR0 = 0.01 / 0.001 / 1.0); LRmax / f if none fits."""
+    fits = [g for g in grid if SC_F_RANGE[0] <= lr_max / g <= SC_F_RANGE[1]]
+    if not fits:
+        return lr_max / f
+    return min(fits, key=lambda g: abs(math.log(lr_max / g / f)))
+
+
 class SuperConvergence(Schedule):
-    """SC (meta_compare): per-step piecewise-linear LR0 -> lr_max -> LR0 -> 0 (SPEC §7.4 table).
+    """SC (meta_compare): per-step piecewise-linear LR0 -> lr_max -> LR0 -> 0 (docs/experiments.md §7.4 table).
 
     With S steps/epoch, T epochs and phase boundary a (epochs): warm-up while step < S*a, cool-down
     back to LR0 at S*2a, then annihilation to 0 at S*T. `step` is the 1-based global step, so step 1
     of CIFAR is 0.01 + 0.188/(391*13) = 0.010036986 as logged. No momentum cycling (repo).
+    SC picks its own LR0, LRmax / f (`own_lr0`, App. A.3).
     """
 
     per_step = True
 
-    def __init__(self, lr_max: float, phase_epochs: int):
-        self.lr_max, self.phase_epochs = lr_max, phase_epochs
+    def __init__(self, lr_max: float, phase_epochs: int, f: float):
+        self.lr_max, self.phase_epochs, self.f = lr_max, phase_epochs, f
         self.lr0, self.phase_steps, self.total_steps = 0.0, 1, 1
+
+    def own_lr0(self, grid: list[float]) -> float:
+        """The LR0 SC runs at on a task whose LR0 grid is `grid` (sc_lr0)."""
+        return sc_lr0(self.lr_max, self.f, grid)
 
     def on_train_begin(self, lr0, steps_per_epoch, epochs):
         if steps_per_epoch < 1:
@@ -127,7 +143,7 @@ class SuperConvergence(Schedule):
 
 
 class LinearRamp(Schedule):
-    """LR range test (App. A.3): lr = lr_max_test * step / ramp_steps, linear from 0 (SPEC §7.4)."""
+    """LR range test (App. A.3): lr = lr_max_test * step / ramp_steps, linear from 0 (docs/experiments.md §7.4)."""
 
     per_step = True
 

@@ -43,7 +43,7 @@ class ReduceOnPlateau(Schedule):
 
 class GreedyLR(Schedule):
     """ARC's decision without a learned model: every `frequency` epochs (same call epochs as ARC,
-    SPEC §5.1: e > 1 and (e % f == 1 or f == 1)) multiply the LR by `raise_factor` if the eval loss
+    docs/experiments.md §5.1: e > 1 and (e % f == 1 or f == 1)) multiply the LR by `raise_factor` if the eval loss
     improved over the last cycle, else by `lower_factor`.
 
     "Improved" compares the eval loss at the end of the last cycle with the one `frequency` epochs

@@ -6,7 +6,7 @@ tasks that use them). `save()` captures all of it, so that train k epochs -> sav
 train m epochs is bit-for-bit the same as k + m epochs in one go (on CPU; tested).
 
 Per step the loop does forward, backward, optimizer step and one `loss.item()` (the history needs
-every step's loss, SPEC §5.2). A non-finite loss marks the run diverged and stops it with its
+every step's loss, docs/experiments.md §5.2). A non-finite loss marks the run diverged and stops it with its
 history kept. Logs are written in FastEstimator's text format (core.felog).
 """
 from __future__ import annotations
@@ -21,30 +21,37 @@ import torch
 
 from core.artifacts import atomic_write
 from core.errors import CheckpointError
-from core.felog import FELogWriter
+from core.felog import FELogWriter, open_log
 from core.history import RunHistory
-from core.optim import get_lr, make_optimizer, set_lr
+from core.optim import OptimizerFactory, get_lr, optimizer_factory, set_lr
 from core.schedules import Schedule
 from core.tasks import Task
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
 class Run:
-    """One training run of `task` under `schedule`; call `train(epochs)` repeatedly to extend it."""
+    """One training run of `task` under `schedule`; call `train(epochs)` repeatedly to extend it.
 
-    def __init__(self, task: Task, optimizer: str, lr: float, schedule: Schedule | None = None, seed: int = 0,
-                 momentum: float = 0.0, weight_decay: float = 0.0, max_steps_per_epoch: int | None = None,
-                 log_steps: int = 100, device: str = "cpu"):
+    `optimizer` is a factory `(params, lr) -> torch.optim.Optimizer` (core.optim.optimizer_factory; a name
+    such as "adam" is shorthand for `optimizer_factory("adam")`). A factory may also define
+    `wrap_task(task, optimizer) -> Task` for methods that must see the task (SLS re-evaluates a batch,
+    Schedule-Free evaluates at its averaged weights). The model lives on `task.device`.
+    """
+
+    def __init__(self, task: Task, optimizer: str | OptimizerFactory, lr: float, schedule: Schedule | None = None,
+                 seed: int = 0, max_steps_per_epoch: int | None = None, log_steps: int = 100):
         seed_everything(seed)
-        self.task, self.seed = task, seed
-        task.device = torch.device(device)
+        self.seed = seed
         self.model = task.build_model().to(task.device)
-        self.optimizer = make_optimizer(optimizer, self.model.parameters(), lr, momentum, weight_decay)
+        factory = optimizer_factory(optimizer) if isinstance(optimizer, str) else optimizer
+        self.optimizer = factory(self.model.parameters(), lr)
+        wrap_task = getattr(factory, "wrap_task", None)
+        self.task = wrap_task(task, self.optimizer) if wrap_task else task
         self.lr0 = lr
         self.schedule = schedule or Schedule()
         self.history = RunHistory()
@@ -55,19 +62,30 @@ class Run:
         self.log: FELogWriter | None = None
         self._log_offset: int | None = None  # log size at the last restored checkpoint
 
+    def reseed(self, seed: int) -> None:
+        """Reseed every RNG the run draws from (datagen: each trial from a checkpoint gets its own data
+        order and dropout, docs/experiments.md §2.1)."""
+        seed_everything(seed)
+        self.data_generator.manual_seed(seed)
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        """Training steps per epoch when known before the first epoch (per-step schedules need it)."""
+        known = [n for n in (self.max_steps_per_epoch, self.task.steps_per_epoch) if n]
+        return min(known) if known else None
+
     def open_log(self, path: str | Path) -> None:
         """Write the FE-format log to `path`; after a restore, cut it back to the checkpoint and append."""
-        if self._log_offset is None:
-            self.log = FELogWriter(path)
-            self.log.start(self.log_steps)
-        else:
-            with open(path, "a") as f:
-                f.truncate(self._log_offset)
-            self.log = FELogWriter(path, append=True)
+        self.log = open_log(path, self._log_offset, self.log_steps)
 
     @property
     def epoch(self) -> int:
         return self.history.epochs
+
+    @property
+    def stopped(self) -> bool:
+        """A diverged run trains no further."""
+        return self.history.diverged
 
     @property
     def lr(self) -> float:
@@ -75,8 +93,7 @@ class Run:
 
     def train(self, epochs: int, total_epochs: int | None = None) -> RunHistory:
         """Train `epochs` more epochs (fewer if the run diverges). `total_epochs` is told to schedules."""
-        steps_hint = self.max_steps_per_epoch or 0
-        self.schedule.on_train_begin(self.lr0, steps_hint, total_epochs or self.epoch + epochs)
+        self.schedule.on_train_begin(self.lr0, self.steps_per_epoch or 0, total_epochs or self.epoch + epochs)
         for _ in range(epochs):
             if self.history.diverged:
                 break

@@ -1,11 +1,11 @@
 """Training jobs of data generation, run concurrently in a pool of single-threaded worker processes.
 
-Every training of SPEC §2 is one `Job`: restore checkpoint C (or start fresh), reseed every RNG with the job's
+Every training of docs/experiments.md §2 is one `Job`: restore checkpoint C (or start fresh), reseed every RNG with the job's
 own seed, set the LR, train n epochs with core.training.Run, optionally save the end state as the next C.
 The three branches of a point are independent jobs, so they run at the same time (issue #3 item 4).
 
 Why reseed: Run checkpoints hold every RNG, so re-running a branch from C with C's RNG would repeat it bit for
-bit and the replicate l* of SPEC §2.1 would always equal l_x. The authors reloaded Keras checkpoints, which do
+bit and the replicate l* of docs/experiments.md §2.1 would always equal l_x. The authors reloaded Keras checkpoints, which do
 not hold RNG state, so each trial saw its own data order and dropout [I]; a distinct seed per trial does the
 same, reproducibly. Each worker uses one intra-op thread, so a job's numbers do not depend on which process
 or how many jobs run beside it: a killed and resumed stage reproduces an uninterrupted one exactly.
@@ -15,20 +15,18 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import random
 import time
 from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult
 
-import numpy as np
 import torch
 
 from core.instantiate import build
-from core.optim import set_lr
+from core.optim import optimizer_factory, set_lr
 from core.training import Run
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Job:
     task: str  # JSON of the task's instantiate node ({_target_, args...}); workers cache the built task
     optimizer: str
@@ -53,27 +51,20 @@ class JobResult:
 _TASK_CACHE: dict[str, object] = {}
 
 
-def task_of(spec: str):
+def task_of(spec: str, device: str):
     """The task of `spec`, built once per worker process (building loads its data)."""
-    if spec not in _TASK_CACHE:
+    if (spec, device) not in _TASK_CACHE:
         _TASK_CACHE.clear()
-        _TASK_CACHE[spec] = build(json.loads(spec), "datagen_task")
-    return _TASK_CACHE[spec]
-
-
-def reseed(run: Run, seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    run.data_generator.manual_seed(seed)
+        _TASK_CACHE[spec, device] = build(json.loads(spec), "datagen_task", device=device)
+    return _TASK_CACHE[spec, device]
 
 
 def run_job(job: Job) -> JobResult:
-    run = Run(task_of(job.task), job.optimizer, job.lr0, seed=job.run_seed, momentum=job.momentum,
-              max_steps_per_epoch=job.max_steps_per_epoch, device=job.device)
+    run = Run(task_of(job.task, job.device), optimizer_factory(job.optimizer, momentum=job.momentum), job.lr0,
+              seed=job.run_seed, max_steps_per_epoch=job.max_steps_per_epoch)
     if job.start:
         run.restore(job.start)
-    reseed(run, job.seed)
+    run.reseed(job.seed)
     set_lr(run.optimizer, job.lr)
     history = run.train(job.epochs)
     if job.save_to:
@@ -108,16 +99,16 @@ class BranchPool:
         pending = [self.submit(job) for job in jobs]
         return [result.get() for result in pending]
 
-    def warm_up(self, task: str, seconds: float = 0.5) -> None:
+    def warm_up(self, task: str, seconds: float = 0.5, device: str = "cpu") -> None:
         """Build `task` in every worker (imports and data loading out of any timing): each worker takes one
         of `workers` probes, since a probe holds its worker for `seconds`."""
-        self.pool.starmap(_probe, [(task, seconds)] * self.workers, chunksize=1)
+        self.pool.starmap(_probe, [(task, device, seconds)] * self.workers, chunksize=1)
 
     def close(self) -> None:
         self.pool.terminate()
         self.pool.join()
 
 
-def _probe(task: str, seconds: float) -> None:
-    task_of(task)
+def _probe(task: str, device: str, seconds: float) -> None:
+    task_of(task, device)
     time.sleep(seconds)

@@ -20,21 +20,22 @@ class TaskSize:
 
 @dataclass
 class DatagenTaskConfig:
-    """One row of Table 1 (SPEC §2.2)."""
+    """One row of Table 1 (docs/experiments.md §2.2)."""
     name: str = MISSING
     number: int = MISSING
     lr_range: List[float] = MISSING  # [Min Init LR, Max Init LR]
     target: str = MISSING  # the task class
     sizes: Dict[str, TaskSize] = field(default_factory=dict)
+    size: Any = II("datagen_task.sizes.${profile.name}")
 
 
 @dataclass
-class DatagenBudget:
+class DatagenSize:
     runs_per_task: int = MISSING
-    n_min: int = 1
-    n_max: int = 10
-    cycles: int = 10  # step-1 cycles per run = points per run (paper: 10n epochs / n)
-    lr_scale: float = 1.0  # multiplies Table 1's LR0 range (see configs/datagen.yaml)
+    frequency_min: int = 1  # the cycle length n (epochs between two ARC calls) is drawn from this range
+    frequency_max: int = 10
+    points_per_run: int = 10  # step-1 cycles per run = points per run (paper: 10n epochs / n)
+    lr_scale: float = 1.0  # multiplies Table 1's LR0 range (see configs/experiment/datagen_table1.yaml)
 
 
 @dataclass
@@ -42,14 +43,14 @@ class DatagenConfig:
     profile: ProfileConfig = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
     datagen_task: DatagenTaskConfig = MISSING
-    budgets: Dict[str, DatagenBudget] = field(default_factory=dict)
+    sizes: Dict[str, DatagenSize] = field(default_factory=dict)
     seed: int = 0  # base seed of every draw
-    runs: int = II("budgets.${profile.name}.runs_per_task")
+    runs: int = II("sizes.${profile.name}.runs_per_task")
     run_index: Optional[int] = None  # generate this run only (e.g. a Hydra multirun over run_index)
-    n_min: int = II("budgets.${profile.name}.n_min")
-    n_max: int = II("budgets.${profile.name}.n_max")
-    cycles: int = II("budgets.${profile.name}.cycles")
-    lr_scale: float = II("budgets.${profile.name}.lr_scale")
+    frequency_min: int = II("sizes.${profile.name}.frequency_min")
+    frequency_max: int = II("sizes.${profile.name}.frequency_max")
+    points_per_run: int = II("sizes.${profile.name}.points_per_run")
+    lr_scale: float = II("sizes.${profile.name}.lr_scale")
     optimizers: List[str] = field(default_factory=lambda: ["adam", "sgd", "rmsprop"])
     sgd_momentum: float = 0.0  # UNSPECIFIED; Keras SGD's default [I]
     workers: int = 3  # concurrent trainings (the 3 branches of a point)
@@ -63,8 +64,6 @@ class CorrectConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     rule: str = "full"  # full: the whole ranking must survive (paper's example [P §3.3]); argmin: only the best
     last_point: str = "keep"  # keep: a run's last point keeps its raw label (no replicate exists); drop
-    input_dir: str = "${paths.artifacts}/datagen"
-    output_dir: str = "${paths.artifacts}/correct"
 
 
 def register_configs() -> None:

@@ -1,42 +1,30 @@
-"""`python -m datagen.correct`: ground-truth correction (SPEC §2.1, paper §3.3) of every generated point.
+"""`python -m datagen.correct`: ground-truth correction (docs/experiments.md §2.1, paper §3.3) of every generated point.
 
 For a point whose run continued with action x, l*_x (the replicate: the next step 1 re-ran x from C) replaces
 l_x. If the ranking of (l+, l1, l-) changes, noise rather than the LR decided it, and the label becomes 1
 (keep the LR). `rule=full` (default) compares the whole ranking, as the paper's example implies: with
 (l+, l1, l-) = (0.113, 0.112, 0.111) and x = decrease, l*- = 0.109 keeps the label and l*- = 0.115 makes it
 'keep'; `rule=argmin` only compares the best action. A run's last point has no replicate: `last_point=keep` (default) keeps its raw label, `drop` drops it
-(SPEC §2.1 leaves this UNSPECIFIED). A diverged replicate (non-finite l*) ranks last, so it always counts as
+(docs/experiments.md §2.1 leaves this UNSPECIFIED). A diverged replicate (non-finite l*) ranks last, so it always counts as
 a changed order.
 
-Output: ${paths.artifacts}/correct/dataset.parquet (core.points columns, `label` corrected, `label_raw`
+Output: ${paths.dataset}/dataset.parquet (core.points columns, `label` corrected, `label_raw`
 kept), report.csv and report.txt (label distributions before/after and fraction changed per task), DONE.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 import datagen.config  # noqa: F401  (registers the schemas)
 from core.artifacts import atomic_write, atomic_write_text, mark_done
-from core.errors import ConfigError, DataError, exit_on_user_error
-from core.points import validate_points
-from datagen.procedure import order
+from core.cli import stage
+from core.errors import ConfigError, DataError
+from core.points import RULES, corrected_label, validate_points
 
-RULES, LAST_POINT = ("full", "argmin"), ("keep", "drop")
-KEEP = 1
-
-
-def corrected_label(branch_loss, chosen: int, replicate: float, label_raw: int, rule: str) -> int:
-    if chosen < 0:
-        return label_raw
-    replaced = list(branch_loss)
-    replaced[chosen] = replicate
-    before, after = order(branch_loss), order(replaced)
-    unchanged = before == after if rule == "full" else before[0] == after[0]
-    return label_raw if unchanged else KEEP
+LAST_POINT = ("keep", "drop")
 
 
 def correct_points(points: pd.DataFrame, rule: str = "full", last_point: str = "keep") -> pd.DataFrame:
@@ -86,9 +74,9 @@ def run_correction(cfg: DictConfig) -> Path:
     if cfg.rule not in RULES or cfg.last_point not in LAST_POINT:
         raise ConfigError(f"rule must be one of {RULES} and last_point one of {LAST_POINT}, "
                           f"got rule={cfg.rule} last_point={cfg.last_point}")
-    points = correct_points(read_runs(Path(cfg.input_dir)), cfg.rule, cfg.last_point)
+    points = correct_points(read_runs(Path(cfg.paths.datagen)), cfg.rule, cfg.last_point)
     report = label_report(points)
-    out = Path(cfg.output_dir)
+    out = Path(cfg.paths.dataset)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     atomic_write(out / "dataset.parquet", lambda tmp: points.to_parquet(tmp, index=False))
@@ -102,11 +90,7 @@ def run_correction(cfg: DictConfig) -> Path:
     return out
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="correct")
-@exit_on_user_error
-def main(cfg: DictConfig) -> None:
-    run_correction(cfg)
-
+main = stage("correct")(run_correction)
 
 if __name__ == "__main__":
     main()

@@ -1,11 +1,11 @@
 """Generate (`python -m datagen`) the ARC points of one Table-1 task (all its runs, or `run_index` only).
 
-Output: ${paths.artifacts}/datagen/<task>/run-<index>.parquet, one per finished training run (core.points
+Output: ${paths.datagen}/<task>/run-<index>.parquet, one per finished training run (core.points
 columns, written atomically), config.json (the generating config; a rerun with a different one is refused
 rather than mixing datasets), and DONE once every run of the task exists. A rerun skips finished runs and
 resumes unfinished ones from their last point. Tasks x runs scale out as a Hydra multirun, e.g.
-  python -m datagen -m datagen_task=svhn_vgg19bn,imdb_lstm run_index=0,1,2 hydra/launcher=joblib
-(`hydra/launcher=submitit_slurm` on a cluster).
+  python -m datagen -m datagen_task=svhn_vgg19bn,imdb_lstm run_index=0,1,2 hydra/launcher=local
+(`hydra/launcher=slurm` on a cluster; `python -m datagen -m` alone sweeps the 12 tasks of Table 1).
 """
 from __future__ import annotations
 
@@ -44,10 +44,7 @@ def shared_pool(workers: int, threads: int) -> BranchPool:
 
 def task_node(cfg: DictConfig) -> dict:
     """The instantiate node of the task under this profile; its arguments are checked against the class."""
-    task = cfg.datagen_task
-    if cfg.profile.name not in task.sizes:
-        raise ConfigError(f"datagen_task.sizes: task '{task.name}' has no sizes for profile '{cfg.profile.name}'")
-    size = task.sizes[cfg.profile.name]
+    task, size = cfg.datagen_task, cfg.datagen_task.size
     module, _, cls_name = task.target.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), cls_name)
@@ -70,11 +67,12 @@ def validate(cfg: DictConfig, will_train: bool = True) -> None:
     lo, hi = cfg.datagen_task.lr_range
     if not 0 < lo <= hi:
         raise ConfigError(f"datagen_task.lr_range must satisfy 0 < min <= max, got {list(cfg.datagen_task.lr_range)}")
-    if not 1 <= cfg.n_min <= cfg.n_max:
-        raise ConfigError(f"n_min/n_max must satisfy 1 <= n_min <= n_max, got {cfg.n_min}, {cfg.n_max}")
+    if not 1 <= cfg.frequency_min <= cfg.frequency_max:
+        raise ConfigError(f"frequency_min/frequency_max must satisfy 1 <= min <= max, got {cfg.frequency_min}, "
+                          f"{cfg.frequency_max}")
     if not cfg.lr_scale > 0:
         raise ConfigError(f"lr_scale must be > 0, got {cfg.lr_scale}")
-    for key in ("cycles", "runs", "workers", "threads_per_worker", "parallel_runs"):
+    for key in ("points_per_run", "runs", "workers", "threads_per_worker", "parallel_runs"):
         if cfg[key] < 1:
             raise ConfigError(f"{key} must be >= 1, got {cfg[key]}")
     if cfg.run_index is not None and not 0 <= cfg.run_index < cfg.runs:
@@ -88,9 +86,10 @@ def validate(cfg: DictConfig, will_train: bool = True) -> None:
 
 def generation_key(cfg: DictConfig, node: dict) -> dict:
     """What determines the points (not where they go, nor how many processes make them)."""
-    return {"task": node, "lr_range": lr_range(cfg), "seed": cfg.seed, "n": [cfg.n_min, cfg.n_max],
-            "cycles": cfg.cycles, "optimizers": list(cfg.optimizers), "sgd_momentum": cfg.sgd_momentum,
-            "max_steps_per_epoch": cfg.datagen_task.sizes[cfg.profile.name].max_steps_per_epoch,
+    return {"task": node, "lr_range": lr_range(cfg), "seed": cfg.seed,
+            "frequency": [cfg.frequency_min, cfg.frequency_max], "points_per_run": cfg.points_per_run,
+            "optimizers": list(cfg.optimizers), "sgd_momentum": cfg.sgd_momentum,
+            "max_steps_per_epoch": cfg.datagen_task.size.max_steps_per_epoch,
             "device": cfg.profile.device}
 
 
@@ -98,7 +97,7 @@ def generate_task(cfg: DictConfig) -> Path:
     validate(cfg)
     node = task_node(cfg)
     key = generation_key(cfg, node)
-    out = Path(cfg.paths.artifacts) / "datagen" / cfg.datagen_task.name
+    out = Path(cfg.paths.datagen) / cfg.datagen_task.name
     config_file = out / "config.json"
     if config_file.exists() and json.loads(config_file.read_text())["digest"] != config_digest(key):
         raise ConfigError(f"{config_file}: points here were generated with another config; remove {out} or set "
@@ -111,14 +110,14 @@ def generate_task(cfg: DictConfig) -> Path:
     pending = [i for i in indices if not (out / f"run-{i:03d}.parquet").exists()]
     print(f"{task.name}: {len(indices) - len(pending)} of {len(indices)} runs done already", flush=True)
     pool = shared_pool(cfg.workers, cfg.threads_per_worker)
-    size = task.sizes[cfg.profile.name]
+    size = task.size
 
     def one_run(index: int) -> Path:
         plan = draw_run(task.name, task.number, index, cfg.seed, list(cfg.optimizers), lr_range(cfg),
-                        (cfg.n_min, cfg.n_max))
-        print(f"{plan.run_id}: {plan.optimizer} lr0={plan.lr0:.3g} n={plan.n}", flush=True)
-        spec = RunSpec(plan, json.dumps(node, sort_keys=True), cfg.cycles, cfg.sgd_momentum, size.max_steps_per_epoch,
-                       cfg.profile.device)
+                        (cfg.frequency_min, cfg.frequency_max))
+        print(f"{plan.run_id}: {plan.optimizer} lr0={plan.lr0:.3g} frequency={plan.frequency}", flush=True)
+        spec = RunSpec(plan, json.dumps(node, sort_keys=True), cfg.points_per_run, cfg.sgd_momentum,
+                       size.max_steps_per_epoch, cfg.profile.device)
         return generate_run(spec, out / f"run-{index:03d}.parquet", pool, log=lambda m: print(m, flush=True))
 
     start = time.perf_counter()

@@ -1,8 +1,9 @@
-"""One training run of SPEC §2 / paper §3.2 steps 1-6, producing one ARC point per cycle.
+"""One training run of docs/experiments.md §2 / paper §3.2 steps 1-6, producing one ARC point per cycle.
 
-Run-level draws (SPEC §2): optimizer uniform from `optimizers`, LR0 log-uniform in the task's Table-1 range
-(distribution UNSPECIFIED, log-uniform [I]), n uniform integer in [n_min, n_max]; `cycles` step-1 cycles
-(paper: 10, i.e. 10n epochs and N/n = 10 points).
+Run-level draws (docs/experiments.md §2): optimizer uniform from `optimizers`, LR0 log-uniform in the task's Table-1 range
+(distribution UNSPECIFIED, log-uniform [I]), the cycle length n (`frequency`, epochs between two ARC calls)
+uniform integer in [frequency_min, frequency_max]; `points_per_run` step-1 cycles (paper: 10, i.e. 10n epochs and
+N/n = 10 points).
 
 Point i, at checkpoint C_i (the trunk after i+1 cycles, LR r_i):
   * branches: from C_i train n epochs under r_i x (1.618, 1.0, 0.618) -> l = (l+, l1, l-); label_raw = argmin l
@@ -10,7 +11,7 @@ Point i, at checkpoint C_i (the trunk after i+1 cycles, LR r_i):
   * choice: drop the worst, continue with one of the other two uniformly at random [I]; a diverged branch is
     never continued (if only one branch is finite it is taken; if none is, the run ends here);
   * replicate: the next step 1 re-runs the chosen branch from C_i with a fresh seed: its state is C_{i+1}, its
-    validation loss is l*_x (SPEC §2.1). A run's last point has no replicate (chosen = -1, l* = NaN).
+    validation loss is l*_x (docs/experiments.md §2.1). A run's last point has no replicate (chosen = -1, l* = NaN).
 Features of point i = the trunk's per-step train losses, per-epoch val losses and per-cycle LRs of the last
 min(3, i+1) cycles ending at C_i [P §3.2].
 
@@ -31,7 +32,7 @@ import torch
 
 from core.artifacts import atomic_write
 from core.history import RunHistory
-from core.points import ACTIONS, COLUMNS
+from core.points import ACTIONS, COLUMNS, order
 from datagen.branches import BranchPool, Job
 
 REPLICATE, FIRST_STEP, CHOICE = 3, 4, 5  # seed kinds beside the branch indices 0, 1, 2
@@ -44,7 +45,7 @@ class RunPlan:
     index: int
     optimizer: str
     lr0: float
-    n: int
+    frequency: int  # n: epochs per cycle
     run_seed: int
 
     @property
@@ -52,23 +53,16 @@ class RunPlan:
         return f"{self.task}-r{self.index:03d}"
 
 
-def draw_run(task: str, task_number: int, index: int, seed: int, optimizers, lr_range, n_range) -> RunPlan:
+def draw_run(task: str, task_number: int, index: int, seed: int, optimizers, lr_range, frequency_range) -> RunPlan:
     rng = np.random.default_rng([seed, task_number, index])
     optimizer = str(optimizers[rng.integers(len(optimizers))])
     lr0 = float(math.exp(rng.uniform(math.log(lr_range[0]), math.log(lr_range[1]))))
-    n = int(rng.integers(n_range[0], n_range[1] + 1))
-    return RunPlan(task, index, optimizer, lr0, n, int(rng.integers(2**31 - 1)))
+    frequency = int(rng.integers(frequency_range[0], frequency_range[1] + 1))
+    return RunPlan(task, index, optimizer, lr0, frequency, int(rng.integers(2**31 - 1)))
 
 
 def trial_seed(run_seed: int, point: int, kind: int) -> int:
     return int(np.random.SeedSequence([run_seed, point, kind]).generate_state(1)[0])
-
-
-def order(losses) -> tuple[int, ...]:
-    """Action indices from best to worst. Non-finite (diverged) losses rank last; among diverged branches the
-    smaller LR ranks better [I]; equal finite losses keep index order."""
-    keyed = [(loss, a) if math.isfinite(loss) else (math.inf, -a) for a, loss in enumerate(losses)]
-    return tuple(sorted(range(len(keyed)), key=keyed.__getitem__))
 
 
 def choose_next(losses, run_seed: int, point: int) -> int | None:
@@ -82,7 +76,7 @@ def choose_next(losses, run_seed: int, point: int) -> int | None:
 
 def point_features(history: RunHistory, point: int, n: int) -> dict:
     """The last k = min(3, point+1) cycles ending at C_point: raw step losses, epoch val losses, and each
-    cycle's LR read at the cycle's end (as ARC's controller reads it, SPEC §3)."""
+    cycle's LR read at the cycle's end (as ARC's controller reads it, docs/experiments.md §3)."""
     k = min(3, point + 1)
     first_epoch, last_epoch = (point + 1 - k) * n + 1, (point + 1) * n
     return {"cycles": k, "train_loss": history.losses_of_epochs(first_epoch, last_epoch),
@@ -94,7 +88,7 @@ def point_features(history: RunHistory, point: int, n: int) -> dict:
 class RunSpec:
     plan: RunPlan
     task_spec: str  # JSON instantiate node of the task
-    cycles: int
+    points_per_run: int
     momentum: float
     max_steps_per_epoch: int | None
     device: str
@@ -102,15 +96,16 @@ class RunSpec:
 
 def generate_run(spec: RunSpec, out_file: Path, pool: BranchPool, log=print) -> Path:
     """Run (or resume) one training run and write its points to `out_file` (Parquet, atomically)."""
-    plan, n = spec.plan, spec.plan.n
+    plan, n = spec.plan, spec.plan.frequency
     work = out_file.with_suffix(".work")
     work.mkdir(parents=True, exist_ok=True)
     progress_file = work / "progress.pt"
 
     def job(lr: float, seed: int, start: Path | None, save_to: Path | None = None) -> Job:
-        return Job(spec.task_spec, plan.optimizer, plan.lr0, spec.momentum, plan.run_seed, lr, n, seed,
-                   str(start) if start else None, str(save_to) if save_to else None, spec.max_steps_per_epoch,
-                   spec.device)
+        return Job(task=spec.task_spec, optimizer=plan.optimizer, lr0=plan.lr0, momentum=spec.momentum,
+                   run_seed=plan.run_seed, lr=lr, epochs=n, seed=seed, start=str(start) if start else None,
+                   save_to=str(save_to) if save_to else None, max_steps_per_epoch=spec.max_steps_per_epoch,
+                   device=spec.device)
 
     if progress_file.exists():
         progress = torch.load(progress_file, weights_only=False)
@@ -127,7 +122,7 @@ def generate_run(spec: RunSpec, out_file: Path, pool: BranchPool, log=print) -> 
         results = pool.run_all([job(lr * m, trial_seed(plan.run_seed, i, a), checkpoint)
                                 for a, m in enumerate(ACTIONS)])
         losses = [r.loss for r in results]
-        last = i == spec.cycles - 1
+        last = i == spec.points_per_run - 1
         chosen = None if last else choose_next(losses, plan.run_seed, i)
         replicate = math.nan
         if chosen is not None:
@@ -136,7 +131,7 @@ def generate_run(spec: RunSpec, out_file: Path, pool: BranchPool, log=print) -> 
                                        next_checkpoint)])[0]
             replicate = result.loss
         row = {"task": plan.task, "run_id": plan.run_id, "point": i, "seed": plan.run_seed,
-               "optimizer": plan.optimizer, "n": n, "lr0": plan.lr0,
+               "optimizer": plan.optimizer, "frequency": n, "lr0": plan.lr0,
                **point_features(history, i, n),
                "branch_loss": losses, "chosen": -1 if chosen is None else chosen, "replicate_loss": replicate,
                "label_raw": order(losses)[0]}

@@ -1,13 +1,23 @@
-"""`python -m experiments.benchmark`: one run of the benchmark grid (paper §4, SPEC §7) or of the
-invocation-frequency study (`--config-name n_study`, App. A.5). The grid is a Hydra multirun.
+"""Stage 5, `python -m experiments.benchmark`: one run of a benchmark study (paper §4 and App. A;
+docs/experiments.md §7, §10). A study is a Hydra multirun configured in configs/experiment/, e.g.
+  python -m experiments.benchmark -m experiment=table2_cifar10 profile=mini
 
-Output: ${paths.artifacts}/experiments/<stage>/<task>/<schedule>-lr<LR0>-s<seed>-<digest>/ with
-config.yaml, log.txt (FastEstimator format), epochs.parquet, steps.parquet and DONE = the result row (task,
-schedule, lr0, seed, best/final metric, epoch of best, diverged, wall seconds). experiments.table
-collects the rows.
+A run is task x schedule x LR0 x seed. Settings of one schedule on one task (CCD's T0, ED's gamma, SC's f,
+LRmax and phase) come from the specialising config configs/bench_schedule/<task>_<schedule>.yaml; a schedule
+that needs one on a task that has none is an error naming the file to add.
+
+Methods that pick their own LR0 (SC: LRmax / f, App. A.3; SLS and Prodigy: LR-free) are swept over the study's
+LR0s like the others, so one command runs a whole table, but such a run trains in one column only: SC in the
+column of its own LR0, an LR-free method in the task's first LR0 (tables repeat it across columns, as the paper
+does for SLS). Its jobs for the other LR0s print `skip:` and write nothing. Without `lr0` they just run.
+
+Output: ${paths.benchmark}/<study>/<task>/<schedule>-lr<LR0>-s<seed>-<digest>/ with config.yaml, log.txt
+(FastEstimator format), epochs.parquet, steps.parquet and DONE = the result row (task, schedule, lr0, seed,
+best/final metric, epoch of best, diverged, wall seconds). experiments.table collects the rows.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -17,17 +27,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import experiments.config  # noqa: F401  (registers the schemas)
-from core.config import check_profile
-from core.cli import run_stage
 from core.artifacts import config_digest, is_done, read_done
-from core.errors import ConfigError, DataError, exit_on_user_error
-from core.instantiate import build
-from core.runs import train_into
+from core.cli import stage
+from core.config import check_profile
+from core.errors import ConfigError, DataError
+from core.instantiate import build, constructor_node
+from core.optim import optimizer_factory
+from core.runs import finished_runs, train_into
 from core.training import Run
-from experiments.optimizers import OptimizerMethod, attach
-
-SC_F_RANGE = (5.0, 40.0)  # App. A.3: f in [5, 40]
-
+from experiments.optimizers import OptimizerMethod
 
 def use_threads(threads: int) -> None:
     """One torch thread per job by default: the joblib launcher runs jobs side by side."""
@@ -36,42 +44,53 @@ def use_threads(threads: int) -> None:
 
 
 def range_test_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.paths.artifacts) / "experiments" / "range_test" / cfg.bench_task.name
+    return Path(cfg.paths.benchmark) / "range_test" / cfg.bench_task.name
 
 
-def sc_lr0(lr_max: float, f: float, grid: list[float]) -> float:
-    """LR0 = LRmax / f' with f' in [5, 40] landing on a grid LR0, closest to the task's f (App. A.3:
-    the paper picked f = 19.8 / 10 / 23.2 so that LR0 = 0.01 / 0.001 / 1.0); LRmax / f if none fits."""
-    fits = [g for g in grid if SC_F_RANGE[0] <= lr_max / g <= SC_F_RANGE[1]]
-    if not fits:
-        return lr_max / f
-    return min(fits, key=lambda g: abs(math.log(lr_max / g / f)))
+def schedule_node(cfg: DictConfig) -> DictConfig:
+    """The schedule's constructor node; a setting no config gave for this task is an error naming the file."""
+    return constructor_node(cfg.schedule, "schedule", f"schedule={cfg.schedule.name} needs it for bench_task="
+                            f"{cfg.bench_task.name}: add configs/bench_schedule/{cfg.bench_task.name}_"
+                            f"{cfg.schedule.name}.yaml")
 
 
-def choose_lr0(cfg: DictConfig, schedule_node: DictConfig) -> tuple[float | None, dict]:
-    """(LR0 or None for LR-free methods, schedule kwargs filled in here). Validates before any work."""
-    task, target = cfg.bench_task, schedule_node._target_
-    method_cls = hydra.utils.get_class(target)
-    lr_free = issubclass(method_cls, OptimizerMethod) and method_cls.lr_free
-    if cfg.lr0_index is not None and not 0 <= cfg.lr0_index < len(task.lr0s):
-        raise ConfigError(f"lr0_index must be in 0..{len(task.lr0s) - 1} for {task.name}, got {cfg.lr0_index}")
-    if lr_free:
-        if cfg.lr0_index is not None:
-            raise ConfigError(f"schedule {cfg.schedule.name} chooses its own step size: drop lr0_index")
-        return None, {}
-    if target.endswith("SuperConvergence") and schedule_node.get("lr_max") is None:
-        done = range_test_dir(cfg)
-        if not is_done(done):
-            raise DataError(f"schedule sc: no LR range test result at {done} (run `make range-test` or "
-                            f"`python -m experiments.range_test bench_task={task.name}` first)")
-        lr_max = read_done(done)["lr_max"]
-        lr0 = task.lr0s[cfg.lr0_index] if cfg.lr0_index is not None else sc_lr0(lr_max, task.sc_f, list(task.lr0s))
-        return lr0, {"lr_max": lr_max}
-    if target.endswith("SuperConvergence") and cfg.lr0_index is None:  # paper: LRmax given (0.198 / 0.01 / 23.2)
-        return sc_lr0(schedule_node.lr_max, task.sc_f, list(task.lr0s)), {}
-    if cfg.lr0_index is None:
-        raise ConfigError(f"schedule {cfg.schedule.name} needs lr0_index (0..{len(task.lr0s) - 1}: {list(task.lr0s)})")
-    return task.lr0s[cfg.lr0_index], {}
+def arc_weights(cfg: DictConfig, node: DictConfig) -> str | None:
+    """The ARC model to deploy: the schedule's `weights` (default ${paths.selected_arc}), or with
+    `arc_candidate=N` the file `<arc_model_file>.h5` of candidate N under ${paths.candidates} (metric study)."""
+    if cfg.arc_candidate is not None:
+        runs = finished_runs(cfg.paths.candidates)
+        mine = runs[runs.candidate == cfg.arc_candidate] if "candidate" in runs else runs.iloc[:0]
+        if len(mine) != 1:
+            raise DataError(f"arc_candidate={cfg.arc_candidate}: {len(mine)} finished candidates with that id under "
+                            f"{cfg.paths.candidates} (need exactly one)")
+        return str(Path(mine.run_dir.iloc[0]) / f"{cfg.arc_model_file}.h5")
+    return node.get("weights")
+
+
+def lr0_of(cfg: DictConfig, schedule) -> tuple[float | None, str | None]:
+    """(the run's LR0, or None for LR-free methods; why this job skips, or None)."""
+    grid, lr0 = list(cfg.bench_task.lr0s), cfg.lr0
+    if cfg.lr0_column is not None:
+        if lr0 is not None or not 0 <= cfg.lr0_column < len(grid):
+            raise ConfigError(f"lr0_column={cfg.lr0_column}: give lr0 or lr0_column, a column of {grid} "
+                              f"(0..{len(grid) - 1}) for {cfg.bench_task.name}")
+        lr0 = grid[cfg.lr0_column]
+    if lr0 is not None and not lr0 > 0:
+        raise ConfigError(f"lr0 must be > 0, got {lr0}")
+    if isinstance(schedule, OptimizerMethod) and schedule.lr_free:
+        column = grid[0]
+        if lr0 is not None and not math.isclose(lr0, column):
+            return None, f"{cfg.schedule.name} is LR-free: it runs once, in the LR0 {column:g} column"
+        return None, None
+    if hasattr(schedule, "own_lr0"):
+        own = schedule.own_lr0(grid)
+        column = min(grid, key=lambda g: abs(math.log(g / own)))
+        if lr0 is not None and not math.isclose(lr0, column):
+            return own, f"{cfg.schedule.name} runs at its own LR0 {own:g}, in the LR0 {column:g} column"
+        return own, None
+    if lr0 is None:
+        raise ConfigError(f"schedule {cfg.schedule.name} needs lr0 (the task's grid: {grid})")
+    return lr0, None
 
 
 def epochs_of(cfg: DictConfig) -> int:
@@ -81,44 +100,66 @@ def epochs_of(cfg: DictConfig) -> int:
     return epochs * n // 3 if cfg.scale_epochs_with_frequency and n > 3 else epochs
 
 
-def benchmark_one(cfg: DictConfig) -> dict:
+def file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def benchmark_one(cfg: DictConfig) -> dict | None:
     use_threads(cfg.threads)
-    schedule_node = OmegaConf.create({k: v for k, v in cfg.schedule.items() if k != "name"})
-    weights = schedule_node.get("weights")
+    node = schedule_node(cfg)
+    weights = arc_weights(cfg, node)
     if weights is not None and not Path(weights).is_file():
-        raise DataError(f"schedule.weights: ARC weights not found: {weights} (set arc_weights=/path/arc.h5)")
+        raise DataError(f"schedule.weights: ARC weights not found: {weights} (run `make select`, or set "
+                        "paths.selected_arc=/path/arc.h5)")
     check_profile(cfg)
-    lr0, schedule_kwargs = choose_lr0(cfg, schedule_node)
-    task = build(cfg.bench_task.size.build, "bench_task.size.build")
-    schedule = build(schedule_node, "schedule", **schedule_kwargs)
-    size, epochs = cfg.bench_task.size, epochs_of(cfg)
+    kwargs = {}
+    if weights is not None:
+        kwargs["weights"] = weights
+    if "lr_max" in node and node.lr_max is None:  # SC without the paper's LRmax: this profile's range test
+        done = range_test_dir(cfg)
+        if not is_done(done):
+            raise DataError(f"schedule sc: no LR range test result at {done} (run `make range-test` or "
+                            f"`python -m experiments.range_test bench_task={cfg.bench_task.name}` first)")
+        kwargs["lr_max"] = read_done(done)["lr_max"]
+    schedule = build(node, "schedule", **kwargs)
+    lr0, skip = lr0_of(cfg, schedule)
+    if skip:
+        print(f"skip: {skip}")
+        return None
+    task_cfg, size, epochs = cfg.bench_task, cfg.bench_task.size, epochs_of(cfg)
+    task = build(size.build, "bench_task.size.build", device=cfg.profile.device)
     key = OmegaConf.to_container(cfg, resolve=True)
-    for volatile in ("paths", "threads", "arc_weights"):
+    for volatile in ("paths", "threads", "lr0", "lr0_column", "arc_candidate", "arc_model_file"):
         key.pop(volatile, None)
-    key["lr0"], key["schedule_kwargs"] = lr0, schedule_kwargs
+    key["lr0"], key["schedule_kwargs"] = lr0, {k: v for k, v in kwargs.items() if k != "weights"}
+    if weights is not None:
+        key["schedule"]["weights"] = file_digest(weights)  # the model, not where it lies
     lr_label = "free" if lr0 is None else f"{lr0:g}"
-    out = (Path(cfg.paths.artifacts) / "experiments" / cfg.stage / cfg.bench_task.name
+    out = (Path(cfg.paths.benchmark) / cfg.study / task_cfg.name
            / f"{cfg.schedule.name}-lr{lr_label}-s{cfg.seed}-{config_digest(key)}")
-    row = {"task": cfg.bench_task.name, "schedule": cfg.schedule.name, "lr0": lr0, "seed": cfg.seed,
+    row = {"task": task_cfg.name, "schedule": cfg.schedule.name, "lr0": lr0, "seed": cfg.seed,
            "frequency": cfg.schedule.get("frequency")}
+    if cfg.arc_candidate is not None:
+        row.update(arc_candidate=cfg.arc_candidate, arc_model_file=cfg.arc_model_file)
+    if isinstance(schedule, OptimizerMethod):
+        optimizer = schedule.for_task(task_cfg.optimizer, task_cfg.momentum)
+    else:
+        optimizer = optimizer_factory(task_cfg.optimizer, momentum=task_cfg.momentum)
 
     def make_run() -> Run:
-        start_lr = lr0 if lr0 is not None else 1.0
-        run = Run(task, cfg.bench_task.optimizer, start_lr, schedule, cfg.seed, cfg.bench_task.momentum,
-                  max_steps_per_epoch=size.max_steps_per_epoch or task.steps_per_epoch,
-                  log_steps=size.log_steps, device=cfg.profile.device)
-        if isinstance(schedule, OptimizerMethod):
-            attach(run, schedule, cfg.bench_task.optimizer, start_lr, cfg.bench_task.momentum)
-        return run
+        return Run(task, optimizer, lr0 if lr0 is not None else 1.0, schedule, cfg.seed,
+                   max_steps_per_epoch=size.max_steps_per_epoch, log_steps=size.log_steps)
 
     return train_into(out, cfg, make_run, epochs, cfg.checkpoint_every, row)
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="benchmark")
-@exit_on_user_error
-def main(cfg: DictConfig) -> None:
-    print(json.dumps(benchmark_one(cfg), default=str))
+def run_and_print(cfg: DictConfig) -> None:
+    row = benchmark_one(cfg)
+    if row is not None:
+        print(json.dumps(row, default=str))
 
+
+main = stage("benchmark")(run_and_print)
 
 if __name__ == "__main__":
-    run_stage(main)
+    main()

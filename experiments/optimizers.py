@@ -1,10 +1,11 @@
 """Methods that replace the task's optimizer: SLS (paper), Schedule-Free and Prodigy (beyond the paper).
 
-Each is a `core.schedules.Schedule` (constant LR from the loop's point of view) that also knows how
-to build its optimizer and, where the optimizer needs it, how to wrap the task:
+Each is a `core.schedules.Schedule` (constant LR from the loop's point of view) that is also the run's
+optimizer factory (core.training.Run's `optimizer=`): `method.for_task(optimizer, momentum)` tells it the
+task's own optimizer, calling it builds its optimizer, and `wrap_task` gives the run a task view where the
+optimizer needs one:
   * SLS needs to re-evaluate the batch loss at trial points (`TaskWithClosure`);
   * Schedule-Free evaluates at its averaged weights x, not the training iterate y (`TaskWithEvalMode`).
-`attach(run, method)` swaps them into a core.training.Run before training starts.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from core.tasks import Task
 
 class SLS(torch.optim.Optimizer):
     """SGD + Armijo backtracking line search (Vaswani et al. 2019), the official `sls.Sls` defaults
-    (SPEC §7.4): n_batches_per_epoch 500, init_step_size 1, c 0.1, beta_b 0.9, gamma 2, reset_option 1,
+    (docs/experiments.md §7.4): n_batches_per_epoch 500, init_step_size 1, c 0.1, beta_b 0.9, gamma 2, reset_option 1,
     eta_max 10 (the official goldstein-only beta_f is not needed for armijo).
 
     Per step: reset the step size (option 1: x gamma**(1/n_batches_per_epoch), capped at eta_max;
@@ -88,15 +89,15 @@ def _forward(attribute: str) -> property:
 
 
 class TaskProxy(Task):
-    """Delegates to the wrapped task; `device` (set by core.training.Run) and the names go to it too."""
+    """Delegates to the wrapped task; its device, steps per epoch and names go to it too."""
 
-    name, loss_name, metric_name, metric_mode, device = (_forward(a) for a in
-                                                         ("name", "loss_name", "metric_name", "metric_mode", "device"))
+    name, loss_name, metric_name, metric_mode, device, steps_per_epoch = (
+        _forward(a) for a in ("name", "loss_name", "metric_name", "metric_mode", "device", "steps_per_epoch"))
 
     def __init__(self, task: Task, optimizer: torch.optim.Optimizer):
         self.inner, self.optimizer = task, optimizer
 
-    def __getattr__(self, attribute):  # only reached for attributes the proxy lacks (steps_per_epoch, ...)
+    def __getattr__(self, attribute):  # only reached for attributes the proxy lacks
         return getattr(self.__dict__["inner"], attribute)
 
     def train_batches(self, generator):
@@ -154,10 +155,23 @@ class TaskWithEvalMode(TaskProxy):
 
 
 class OptimizerMethod(Schedule):
-    """A schedule whose method is its optimizer. `lr_free`: the grid's LR0 does not apply."""
+    """A schedule whose method is its optimizer, and the run's optimizer factory. `lr_free`: the grid's LR0 does
+    not apply (the run passes 1.0, which the method ignores)."""
 
     lr_free = False
     task_wrapper: type[TaskProxy] | None = None
+    task_optimizer, task_momentum = "adam", 0.0
+
+    def for_task(self, optimizer: str, momentum: float) -> "OptimizerMethod":
+        """The task's own optimizer (adam or sgd) and momentum, which some methods follow."""
+        self.task_optimizer, self.task_momentum = optimizer, momentum
+        return self
+
+    def __call__(self, params, lr: float) -> torch.optim.Optimizer:
+        return self.make_optimizer(params, self.task_optimizer, lr, self.task_momentum)
+
+    def wrap_task(self, task: Task, optimizer: torch.optim.Optimizer) -> Task:
+        return self.task_wrapper(task, optimizer) if self.task_wrapper else task
 
     def make_optimizer(self, params, task_optimizer: str, lr0: float, momentum: float) -> torch.optim.Optimizer:
         raise NotImplementedError
@@ -206,10 +220,3 @@ class Prodigy(OptimizerMethod):
         import prodigyopt
 
         return prodigyopt.Prodigy(params, lr=self.lr, weight_decay=self.weight_decay)
-
-
-def attach(run, method: OptimizerMethod, task_optimizer: str, lr0: float, momentum: float) -> None:
-    """Replace a fresh Run's optimizer (and wrap its task) for an OptimizerMethod."""
-    run.optimizer = method.make_optimizer(run.model.parameters(), task_optimizer, lr0, momentum)
-    if method.task_wrapper is not None:
-        run.task = method.task_wrapper(run.task, run.optimizer)

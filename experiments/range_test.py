@@ -1,10 +1,10 @@
 """`python -m experiments.range_test bench_task=<task>`: the LR range test ahead of super-convergence
-(paper App. A.3; SPEC §7.4 "LR range test").
+(paper App. A.3; docs/experiments.md §7.4 "LR range test").
 
 lr = range_lr_max * step / range_ramp_steps from 0; every "epoch" is range_steps_per_epoch train
 steps followed by a full evaluation (CIFAR: on 20% of the train set; COCO: eval loss is minimised;
 PTB: perplexity). LRmax = the LR in force at the eval with the best value (visualize_lr_selection.py).
-Output: ${paths.artifacts}/experiments/range_test/<task>/ with log.txt, epochs.parquet and DONE =
+Output: ${paths.benchmark}/range_test/<task>/ with log.txt, epochs.parquet and DONE =
 {lr_max, best_epoch, best_value, criterion}; the benchmark's SC runs read it.
 """
 from __future__ import annotations
@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import math
 
-import hydra
 from omegaconf import DictConfig
 
 import experiments.config  # noqa: F401  (registers the schemas)
 from core.config import check_profile
-from core.cli import run_stage
-from core.errors import ConfigError, exit_on_user_error
+from core.cli import stage
+from core.errors import ConfigError
 from core.history import RunHistory
 from core.instantiate import build
+from core.optim import optimizer_factory
 from core.runs import train_into
 from core.schedules import LinearRamp
 from core.training import Run
@@ -48,14 +48,14 @@ def range_test(cfg: DictConfig) -> dict:
     check_profile(cfg)
     out = range_test_dir(cfg)
     holdout = {"holdout_fraction": task_cfg.range_holdout_fraction} if task_cfg.range_holdout_fraction else {}
-    task = build(size.build, "bench_task.size.build", **holdout)
+    task = build(size.build, "bench_task.size.build", device=cfg.profile.device, **holdout)
     ramp = LinearRamp(task_cfg.range_lr_max, size.range_ramp_steps)
 
     def make_run() -> Run:
         # the optimizer's initial LR is overwritten at every step by the ramp
-        return Run(task, task_cfg.optimizer, task_cfg.range_lr_max / size.range_ramp_steps, ramp, cfg.seed,
-                   task_cfg.momentum, max_steps_per_epoch=size.range_steps_per_epoch,
-                   log_steps=size.range_steps_per_epoch, device=cfg.profile.device)
+        optimizer = optimizer_factory(task_cfg.optimizer, momentum=task_cfg.momentum)
+        return Run(task, optimizer, task_cfg.range_lr_max / size.range_ramp_steps, ramp, cfg.seed,
+                   max_steps_per_epoch=size.range_steps_per_epoch, log_steps=size.range_steps_per_epoch)
 
     def summarize(run: Run) -> dict:
         lr_max, epoch, value = pick_lr_max(run.history, task_cfg.range_criterion, run.task.metric_mode)
@@ -65,11 +65,11 @@ def range_test(cfg: DictConfig) -> dict:
     return train_into(out, cfg, make_run, size.range_epochs, 1, row, summarize)
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="range_test")
-@exit_on_user_error
-def main(cfg: DictConfig) -> None:
+def run_and_print(cfg: DictConfig) -> None:
     print(json.dumps(range_test(cfg), default=str))
 
 
+main = stage("range_test")(run_and_print)
+
 if __name__ == "__main__":
-    run_stage(main)
+    main()

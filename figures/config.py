@@ -13,7 +13,7 @@ from core.config import PathsConfig, ProfileConfig
 class FiguresConfig:
     profile: ProfileConfig = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
-    stage: str = "benchmark"  # experiments/<stage>/ to render (benchmark or n_study)
+    study: str = "benchmark"  # ${paths.benchmark}/<study>/ to render (benchmark, n_study, metric_study)
     reference: str = "arc"  # the schedule others are t-tested against
     alpha: float = 0.05
 

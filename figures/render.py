@@ -1,11 +1,11 @@
 """Tables 2-4 and the median-run curves of Figs 3-5, rendered from the benchmark's result rows.
 
-Table cells follow the authors' analyze_txt.py (SPEC §8.1): per (schedule, LR0) the median over seeds
-of each run's best eval value; accuracy is printed x100 with 2 decimals, perplexity with 1, mAP with 4.
+Table cells follow the authors' analyze_txt.py (docs/experiments.md §8.1) through core.results: per (schedule, LR0) the median
+over seeds of each run's best eval value; accuracy is printed x100 with 2 decimals, perplexity with 1, mAP with 4.
 `*` marks the best median in a column; `#` marks a schedule whose runs differ from ARC's in that column
 by Student's t-test (scipy.stats.ttest_ind, equal variances, two-sided) at p < 0.05. LR-free methods
 (SLS, Prodigy) are repeated across columns and SC sits in the column of its own LR0, as in the paper.
-The curves show, per LR0, the run whose best equals the median (SPEC §8.1 `median_logs`).
+The curves show, per LR0, the run whose best equals the median (docs/experiments.md §8.1 `median_logs`).
 """
 from __future__ import annotations
 
@@ -19,16 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.stats import ttest_ind  # noqa: E402
 
+from core.results import cell_runs, lr0_columns  # noqa: E402
+
 FORMATS = {"accuracy": (100.0, 2), "perplexity": (1.0, 1), "mAP": (1.0, 4)}  # metric -> (scale, decimals)
-
-
-def cell_runs(rows: pd.DataFrame, schedule: str, lr0: float) -> pd.Series:
-    """Best values of the runs behind one cell (LR-free methods fill every column)."""
-    mine = rows[rows.schedule == schedule]
-    fixed = mine[mine.lr0.notna()]
-    if fixed.empty:
-        return mine.best_metric
-    return fixed[fixed.lr0.round(12) == round(lr0, 12)].best_metric
 
 
 def paper_table(rows: pd.DataFrame, task: str, reference: str = "arc", alpha: float = 0.05) -> pd.DataFrame:
@@ -36,7 +29,7 @@ def paper_table(rows: pd.DataFrame, task: str, reference: str = "arc", alpha: fl
     rows = rows[rows.task == task]
     metric, mode = rows.metric.iloc[0], rows.metric_mode.iloc[0]
     scale, decimals = FORMATS.get(metric, (1.0, 4))
-    columns = sorted(rows.lr0.dropna().unique(), reverse=True)
+    columns = lr0_columns(rows)
     schedules = sorted(rows.schedule.unique(), key=lambda s: (s != reference, s))
     medians = pd.DataFrame({lr0: {s: cell_runs(rows, s, lr0).median() for s in schedules} for lr0 in columns})
     table = pd.DataFrame(index=schedules, columns=[f"{lr0:g}" for lr0 in columns], dtype=object)
@@ -71,17 +64,17 @@ def median_run(group: pd.DataFrame, mode: str) -> pd.Series:
     return ordered.iloc[(len(ordered) - 1) // 2]
 
 
-def plot_curves(rows: pd.DataFrame, task: str, run_dirs: dict, path: Path) -> Path:
+def plot_curves(rows: pd.DataFrame, task: str, path: Path) -> Path:
     """Eval metric per epoch of each schedule's median run, one panel per LR0."""
     rows = rows[(rows.task == task) & rows.lr0.notna()]
     metric, mode = rows.metric.iloc[0], rows.metric_mode.iloc[0]
-    columns = sorted(rows.lr0.unique(), reverse=True)
+    columns = lr0_columns(rows)
     colors = {s: plt.cm.tab20(i % 20) for i, s in enumerate(sorted(rows.schedule.unique()))}
     fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.6), squeeze=False)
     for ax, lr0 in zip(axes[0], columns):
         for schedule, group in rows[rows.lr0 == lr0].groupby("schedule"):
             run = median_run(group, mode)
-            curve = pd.read_parquet(run_dirs[(task, schedule, lr0, run.seed)] / "epochs.parquet")
+            curve = pd.read_parquet(Path(run.run_dir) / "epochs.parquet")
             ax.plot(curve.epoch, curve.eval_metric, label=schedule, color=colors[schedule],
                     lw=2.2 if schedule == "arc" else 1.0)
         ax.set(title=f"{task}, LR0 {lr0:g}", xlabel="epoch", ylabel=metric)

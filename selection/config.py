@@ -11,7 +11,7 @@ from core.config import PathsConfig, ProfileConfig
 
 
 @dataclass
-class SelectionBudget:
+class SelectionSize:
     epochs: int = MISSING
     repeats: int = MISSING
     task: Any = MISSING  # {_target_: selection.proxy.<factory>, ...}
@@ -19,18 +19,17 @@ class SelectionBudget:
 
 @dataclass
 class SelectionConfig:
-    """Score every ARC candidate on the proxy task and keep the best one (paper §3.5, SPEC §6)."""
+    """Score every ARC candidate on the proxy task and keep the best one (paper §3.5, docs/experiments.md §6)."""
 
     profile: ProfileConfig = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
-    budgets: Dict[str, SelectionBudget] = field(default_factory=dict)
-    candidates_dir: str = "${paths.artifacts}/train_arc"  # DONE dirs holding arc.h5 (make train_arc)
-    candidates: Optional[List[str]] = None  # candidate dir names to score; None = every finished one
-    lr0s: List[float] = field(default_factory=lambda: [0.1, 0.001, 0.00001])  # SPEC §6
+    sizes: Dict[str, SelectionSize] = field(default_factory=dict)
+    candidates: Optional[List[str]] = None  # candidate directory names to score; None = every finished one
+    lr0s: List[float] = MISSING  # configs/experiment/proxy_selection.yaml
     frequency: int = 3
-    epochs: int = II("budgets.${profile.name}.epochs")
-    repeats: int = II("budgets.${profile.name}.repeats")
-    task: Any = II("budgets.${profile.name}.task")
+    epochs: int = II("sizes.${profile.name}.epochs")
+    repeats: int = II("sizes.${profile.name}.repeats")
+    task: Any = II("sizes.${profile.name}.task")
     threads: int = 0  # torch threads per process; 0 = torch's default
 
 

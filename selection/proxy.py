@@ -1,4 +1,4 @@
-"""The model-selection proxy task (paper §3.5/A.2, SPEC §6): a WideResNet on SVHN Cropped.
+"""The model-selection proxy task (paper §3.5/A.2, docs/experiments.md §6): a WideResNet on SVHN Cropped.
 
 paper: WRN-28-2 as in the authors' repo — N = 4 blocks per stage at widths 32/64/128, each block
 conv-BN-ReLU x2 with an identity or 1x1-projection shortcut (post-activation), MaxPooling2D(2)
@@ -6,7 +6,7 @@ between stages instead of strided convs, global average pooling + Dense(10); dro
 CoarseDropout (1 hole of 8x8, fill 0) on every training image, as FE applies it. Adam, batch 128.
 mini/smoke: the same network family (depth 10: one block per stage) on scikit-learn's 8x8 digits with a
 2x2 hole, offline.
-The stem (3x3 conv to 16 channels + BN + ReLU) is not stated in SPEC §6 [I: the usual WRN stem].
+The stem (3x3 conv to 16 channels + BN + ReLU) is not stated in docs/experiments.md §6 [I: the usual WRN stem].
 """
 from __future__ import annotations
 
@@ -76,8 +76,8 @@ class ProxyTask(ClassificationTask):
 
     name = "svhn_proxy"
 
-    def __init__(self, train, eval_, batch_size: int, depth: int, width: int, hole: int):
-        super().__init__(train, eval_, batch_size)
+    def __init__(self, train, eval_, batch_size: int, depth: int, width: int, hole: int, device: str = "cpu"):
+        super().__init__(train, eval_, batch_size, device=device)
         self.depth, self.width, self.hole = depth, width, hole
         self.in_channels = train[0].shape[1]
 
@@ -101,8 +101,8 @@ class ProxyTask(ClassificationTask):
         return total / n, correct / n
 
 
-def svhn_proxy(root_dir: str, batch_size: int = 128, depth: int = 28, width: int = 2) -> ProxyTask:
-    """paper: SVHN Cropped train (73,257) for training, test (26,032) as eval, every epoch (SPEC §6)."""
+def svhn_proxy(root_dir: str, batch_size: int = 128, depth: int = 28, width: int = 2, device: str = "cpu") -> ProxyTask:
+    """paper: SVHN Cropped train (73,257) for training, test (26,032) as eval, every epoch (docs/experiments.md §6)."""
     folder = os.path.join(os.path.abspath(root_dir), "SVHN_Cropped")
     require_files(os.path.join(folder, "train_32x32.mat"), os.path.join(folder, "test_32x32.mat"),
                   dataset="svhn_cropped")
@@ -114,11 +114,12 @@ def svhn_proxy(root_dir: str, batch_size: int = 128, depth: int = 28, width: int
         x = torch.tensor(np.asarray(ds["x"]), dtype=torch.uint8).permute(0, 3, 1, 2).contiguous()
         return x, torch.tensor(np.asarray(ds["y"]).reshape(-1), dtype=torch.long)
 
-    return ProxyTask(tensors(train_ds), tensors(test_ds), batch_size, depth, width, hole=8)
+    return ProxyTask(tensors(train_ds), tensors(test_ds), batch_size, depth, width, hole=8, device=device)
 
 
-def digits_proxy(batch_size: int = 32, depth: int = 10, width: int = 1, n_train: int | None = None) -> ProxyTask:
+def digits_proxy(batch_size: int = 32, depth: int = 10, width: int = 1, n_train: int | None = None,
+                 device: str = "cpu") -> ProxyTask:
     """mini/smoke: scikit-learn's digits as uint8 images, 2x2 hole (8x8 on 32 px scaled to 8 px)."""
     (x, y), (xe, ye) = digits_tensors(n_train)
     as_uint8 = lambda t: (t * 255).round().to(torch.uint8)
-    return ProxyTask((as_uint8(x), y), (as_uint8(xe), ye), batch_size, depth, width, hole=2)
+    return ProxyTask((as_uint8(x), y), (as_uint8(xe), ye), batch_size, depth, width, hole=2, device=device)

@@ -1,11 +1,14 @@
 """Task interface: data, model, loss and evaluation metric (with its direction).
 
-A task holds its data as in-memory tensors (or a loader for the `paper` profile) and exposes:
+A task is built for one device (`device=`, from the profile) and keeps its data there or moves each batch
+there. It holds its data as in-memory tensors (or a loader for the `paper` profile) and exposes:
   * `train_batches(generator)` — an iterator over training batches for one epoch, shuffled by
     the given torch.Generator so that the checkpointed generator state makes resume exact;
   * `build_model()` — a fresh nn.Module (initialised from the global torch RNG);
   * `train_loss(model, batch)` — scalar loss tensor of one batch;
-  * `evaluate(model)` — (mean eval loss, metric) on the eval split.
+  * `evaluate(model)` — (mean eval loss, metric) on the eval split;
+  * `steps_per_epoch` — training steps per epoch when known before training (None otherwise); per-step
+    schedules (super-convergence) need it.
 """
 from __future__ import annotations
 
@@ -21,7 +24,10 @@ class Task(abc.ABC):
     loss_name: str = "ce"  # key of the training loss in FE logs
     metric_name: str = "accuracy"
     metric_mode: str = "max"  # "max" or "min": the direction in which the metric improves
-    device: torch.device = torch.device("cpu")  # set by core.training.Run; batches are moved here
+    steps_per_epoch: int | None = None
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)  # the model and every batch live here
 
     @abc.abstractmethod
     def train_batches(self, generator: torch.Generator) -> Iterator:
@@ -55,7 +61,8 @@ class ClassificationTask(Task):
     """Image/vector classification with sparse cross-entropy and accuracy on held-out data."""
 
     def __init__(self, train: Sequence[torch.Tensor], eval: Sequence[torch.Tensor], batch_size: int,
-                 eval_batch_size: int | None = None):
+                 eval_batch_size: int | None = None, device: str | torch.device = "cpu"):
+        super().__init__(device)
         self.train_data, self.eval_data = tuple(train), tuple(eval)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or max(batch_size, 256)

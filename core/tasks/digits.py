@@ -28,9 +28,10 @@ def digits_tensors(n_train: int | None = None, eval_fraction: float = 0.2, split
 class DigitsCNN(ClassificationTask):
     name = "digits_cnn"
 
-    def __init__(self, width: int = 16, n_train: int | None = None, batch_size: int = 32, eval_fraction: float = 0.2):
+    def __init__(self, width: int = 16, n_train: int | None = None, batch_size: int = 32, eval_fraction: float = 0.2,
+                 device: str = "cpu"):
         train, eval_ = digits_tensors(n_train, eval_fraction)
-        super().__init__(train, eval_, batch_size)
+        super().__init__(train, eval_, batch_size, device=device)
         self.width = width
 
     def build_model(self) -> nn.Module:

@@ -1,4 +1,4 @@
-"""The 12 source tasks of Table 1 (SPEC §2.2), in table order. Configs: configs/datagen_task/<name>.yaml."""
+"""The 12 source tasks of Table 1 (docs/experiments.md §2.2), in table order. Configs: configs/datagen_task/<name>.yaml."""
 from datagen.tasks.segmentation import Cub200MultiTask, Cub200UNet, MontgomeryUNet
 from datagen.tasks.siamese import OmniglotSiamese
 from datagen.tasks.text import ImdbLSTM, MitMovieNER, ShakespeareGRU

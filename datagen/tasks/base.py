@@ -1,4 +1,4 @@
-"""Common base of the 12 Table-1 tasks (SPEC §2.2): one class per task, three data sources, two sizes.
+"""Common base of the 12 Table-1 tasks (docs/experiments.md §2.2): one class per task, three data sources, two sizes.
 
 Every task keeps its type and loss in every profile; only the data and the model size change:
   * source="offline" (smoke/mini): small data that ships with installed packages or is generated;
@@ -6,7 +6,7 @@ Every task keeps its type and loss in every profile; only the data and the model
   * source="standin" (tests): random tensors with the real shapes of the paper data.
   * arch="small" (smoke/mini) or "paper" (the table's architecture, datagen/tasks/paper_models.py).
 A subclass defines `step(model, batch) -> (loss, metric)` once; training and evaluation both use it, so the
-validation loss that labels a point (SPEC §2 step 5) is the training loss on held-out data.
+validation loss that labels a point (docs/experiments.md §2 step 5) is the training loss on held-out data.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class DatagenTask(Task):
     def __init__(self, source: str = "offline", arch: str = "small", batch_size: int = 32,
                  eval_batch_size: int | None = None, n_train: int | None = None, n_eval: int | None = None,
                  width: int = 8, root_dir: str | None = None, num_workers: int = 0, data_seed: int = 0,
-                 image_size: int | None = None):
+                 image_size: int | None = None, device: str = "cpu"):
+        super().__init__(device)
         if source not in SOURCES:
             raise ConfigError(f"{self.name}.source must be one of {SOURCES}, got '{source}'")
         if arch not in ARCHS:

@@ -1,4 +1,4 @@
-"""The Table-1 architectures (SPEC §2.2) at the paper's sizes, for the `paper` profile.
+"""The Table-1 architectures (docs/experiments.md §2.2) at the paper's sizes, for the `paper` profile.
 
 Torchvision supplies VGG/DenseNet/Inception/ResNet (randomly initialised: the paper trained them from scratch
 [I]); the rest follow the FastEstimator apphub models the authors' tasks came from [I]: the IMDB LSTM

@@ -1,6 +1,6 @@
 """Tasks 6, 11, 12 of Table 1: uncertainty-weighted multi-task (6) and UNet segmentation (11, 12).
 
-Losses [SPEC §2.2 plausible mapping, I]: task 11 per-pixel binary CE, task 12 soft-dice loss, task 6
+Losses [docs/experiments.md §2.2 plausible mapping, I]: task 11 per-pixel binary CE, task 12 soft-dice loss, task 6
 Kendall et al. uncertainty weighting sum_i exp(-s_i) L_i + s_i of class CE and per-pixel binary CE, with the
 log-variances s_i learned with the model. Offline stand-ins: generated lung X-rays (11) and shape images with
 class and mask (6, 12). Paper data: FastEstimator's montgomery and cub200 loaders, images resized to 512x512

@@ -1,4 +1,4 @@
-"""The three benchmark tasks of paper §4 (SPEC §7.1-7.3), each in two data variants.
+"""The three benchmark tasks of paper §4 (docs/experiments.md §7.1-7.3), each in two data variants.
 
 `paper` variants read the real datasets through FastEstimator's loaders from a configurable root
 dir; `mini`/`smoke` variants run the same models (scaled), losses, optimizers and metrics offline on

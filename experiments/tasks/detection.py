@@ -1,4 +1,4 @@
-"""Object detection (SPEC §7.2): RetinaNet, SGD momentum 0.9, focal + smooth-L1 (`total_loss`), COCO mAP.
+"""Object detection (docs/experiments.md §7.2): RetinaNet, SGD momentum 0.9, focal + smooth-L1 (`total_loss`), COCO mAP.
 
 `ShapesTask` (mini/smoke) generates images of circles, squares and triangles with their boxes
 (fixed seed) and scores them with pycocotools like FE's MeanAveragePrecision. `CocoTask` (paper)
@@ -67,7 +67,9 @@ class DetectionTask(Task):
 
     loss_name, metric_name, metric_mode = "total_loss", "mAP", "max"
 
-    def __init__(self, image_size: int, num_classes: int, batch_size: int, levels: int, anchor_scale: float):
+    def __init__(self, image_size: int, num_classes: int, batch_size: int, levels: int, anchor_scale: float,
+                 device: str = "cpu"):
+        super().__init__(device)
         self.image_size, self.num_classes, self.batch_size = image_size, num_classes, batch_size
         self.anchors = make_anchors(image_size, levels, anchor_scale)
         self.level_sizes = [9 * math.ceil(image_size / 2 ** lv) ** 2 for lv in range(3, 3 + levels)]
@@ -145,8 +147,8 @@ class ShapesTask(DetectionTask):
     name = "mscoco"
 
     def __init__(self, n_train: int = 512, n_eval: int = 128, image_size: int = 32, width: int = 16,
-                 fpn_width: int = 32, batch_size: int = 32):
-        super().__init__(image_size, 3, batch_size, levels=3, anchor_scale=1.0)
+                 fpn_width: int = 32, batch_size: int = 32, device: str = "cpu"):
+        super().__init__(image_size, 3, batch_size, levels=3, anchor_scale=1.0, device=device)
         self.train_samples = draw_shapes(n_train, image_size, seed=1)
         self.eval_samples = draw_shapes(n_eval, image_size, seed=2)
         self.width, self.fpn_width = width, fpn_width
@@ -214,7 +216,7 @@ class CocoTask(DetectionTask):
     name = "mscoco"
 
     def __init__(self, root_dir: str, batch_size: int = 32, image_size: int = 256, workers: int = 8,
-                 backbone_weights: str | None = None, steps_per_epoch: int = 1500):
+                 backbone_weights: str | None = None, steps_per_epoch: int = 1500, device: str = "cpu"):
         base = os.path.join(os.path.abspath(root_dir), "MSCOCO2017")
         require_files(*(os.path.join(base, p) for p in ("train2017", "val2017", "annotations/instances_train2017.json",
                                                         "annotations/instances_val2017.json")), dataset="mscoco")
@@ -222,7 +224,7 @@ class CocoTask(DetectionTask):
             require_files(backbone_weights, dataset="mscoco backbone weights")
         from fastestimator.dataset.data import mscoco
 
-        super().__init__(image_size, 90, batch_size, levels=5, anchor_scale=4.0)
+        super().__init__(image_size, 90, batch_size, levels=5, anchor_scale=4.0, device=device)
         train, evaluation = mscoco.load_data(root_dir=root_dir)
         self.train_set, self.eval_samples = _CocoSamples(train, image_size), _CocoSamples(evaluation, image_size)
         self.workers, self.backbone_weights, self.steps_per_epoch = workers, backbone_weights, steps_per_epoch

@@ -1,4 +1,4 @@
-"""Image classification (SPEC §7.1): the repo's ResNet9 variant with its augmentation, Adam, sparse CE.
+"""Image classification (docs/experiments.md §7.1): the repo's ResNet9 variant with its augmentation, Adam, sparse CE.
 
 `Cifar10Task` (paper) reads CIFAR10 through FE's `cifar10.load_data(root_dir)` (50k train, the 10k
 test set as eval). `DigitsTask` (mini/smoke) runs the same network family and augmentation on
@@ -37,7 +37,7 @@ class Residual(nn.Module):
 
 
 class ResNet9(nn.Module):
-    """The repo's TF ResNet9 (SPEC §7.1): residuals after layer1 and layer3 only, global max pool."""
+    """The repo's TF ResNet9 (docs/experiments.md §7.1): residuals after layer1 and layer3 only, global max pool."""
 
     def __init__(self, in_channels: int = 3, width: int = 64, classes: int = 10):
         super().__init__()
@@ -75,13 +75,14 @@ def augment(x: torch.Tensor, pad: int, hole: int, generator: torch.Generator) ->
 class AugmentedImageTask(ClassificationTask):
     """Normalized image tensors + ResNet9 + the repo's train-time augmentation."""
 
-    def __init__(self, train, eval, batch_size: int, width: int, pad: int, hole: int, holdout_fraction: float = 0.0):
-        if holdout_fraction:  # LR range test: eval on a split of the training set (SPEC §7.4, CIFAR)
+    def __init__(self, train, eval, batch_size: int, width: int, pad: int, hole: int, holdout_fraction: float = 0.0,
+                 device: str = "cpu"):
+        if holdout_fraction:  # LR range test: eval on a split of the training set (docs/experiments.md §7.4, CIFAR)
             order = torch.tensor(np.random.default_rng(0).permutation(len(train[1])))
             n_eval = int(round(len(order) * holdout_fraction))
             eval = tuple(t[order[:n_eval]] for t in train)
             train = tuple(t[order[n_eval:]] for t in train)
-        super().__init__(train, eval, batch_size, eval_batch_size=1024)
+        super().__init__(train, eval, batch_size, eval_batch_size=1024, device=device)
         self.width, self.pad, self.hole = width, pad, hole
         self.steps_per_epoch = math.ceil(len(self.train_data[1]) / batch_size)  # last partial batch kept (FE)
 
@@ -100,12 +101,13 @@ class DigitsTask(AugmentedImageTask):
     name = "cifar10"
 
     def __init__(self, width: int = 8, n_train: int | None = None, n_eval: int | None = None, batch_size: int = 128,
-                 holdout_fraction: float = 0.0):
+                 holdout_fraction: float = 0.0, device: str = "cpu"):
         (x_train, y_train), (x_eval, y_eval) = digits_tensors(n_train)
         mean, std = x_train.mean(), x_train.std()
         train = ((x_train - mean) / std, y_train)
         eval_ = ((x_eval[:n_eval] - mean) / std, y_eval[:n_eval])
-        super().__init__(train, eval_, batch_size, width, pad=1, hole=2, holdout_fraction=holdout_fraction)
+        super().__init__(train, eval_, batch_size, width, pad=1, hole=2, holdout_fraction=holdout_fraction,
+                         device=device)
 
 
 class Cifar10Task(AugmentedImageTask):
@@ -113,13 +115,14 @@ class Cifar10Task(AugmentedImageTask):
 
     name = "cifar10"
 
-    def __init__(self, root_dir: str, width: int = 64, batch_size: int = 128, holdout_fraction: float = 0.0):
+    def __init__(self, root_dir: str, width: int = 64, batch_size: int = 128, holdout_fraction: float = 0.0,
+                 device: str = "cpu"):
         require_files(os.path.join(os.path.abspath(root_dir), "cifar10", "cifar-10-batches-py"), dataset="cifar10")
         from fastestimator.dataset.data import cifar10
 
         train_ds, eval_ds = cifar10.load_data(root_dir=root_dir)
         super().__init__(self._tensors(train_ds), self._tensors(eval_ds), batch_size, width, pad=4, hole=8,
-                         holdout_fraction=holdout_fraction)
+                         holdout_fraction=holdout_fraction, device=device)
 
     @staticmethod
     def _tensors(dataset):

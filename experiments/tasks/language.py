@@ -1,4 +1,4 @@
-"""Word-level language modelling (SPEC §7.3): Embedding -> LSTM -> Dropout(0.5) -> Dense logits, SGD
+"""Word-level language modelling (docs/experiments.md §7.3): Embedding -> LSTM -> Dropout(0.5) -> Dense logits, SGD
 momentum 0.9, mean sparse CE, perplexity = exp(mean eval CE) (lower is better).
 
 `PTBTask` (paper) reads Penn Treebank through FE's `penn_treebank.load_data(root_dir, seq_length=21)`:
@@ -50,7 +50,8 @@ class LanguageModelTask(Task):
     loss_name, metric_name, metric_mode = "ce", "perplexity", "min"
 
     def __init__(self, train_chunks: np.ndarray, eval_chunks: np.ndarray, vocab_size: int, batch_size: int,
-                 embedding: int, units: int):
+                 embedding: int, units: int, device: str = "cpu"):
+        super().__init__(device)
         self.train_chunks = torch.tensor(train_chunks, dtype=torch.long)
         self.eval_chunks = torch.tensor(eval_chunks, dtype=torch.long)
         self.vocab_size, self.batch_size, self.embedding, self.units = vocab_size, batch_size, embedding, units
@@ -112,11 +113,11 @@ class StdlibTextTask(LanguageModelTask):
     name = "ptb"
 
     def __init__(self, vocab_size: int = 1000, embedding: int = 32, units: int = 64, batch_size: int = 128,
-                 max_train_chunks: int | None = None):
+                 max_train_chunks: int | None = None, device: str = "cpu"):
         train, test, vocab = stdlib_corpus(vocab_size)
         train_chunks, eval_chunks = chunk(train), chunk(test)
         train_chunks = train_chunks[:max_train_chunks]
-        super().__init__(train_chunks, eval_chunks, vocab, batch_size, embedding, units)
+        super().__init__(train_chunks, eval_chunks, vocab, batch_size, embedding, units, device)
 
 
 class PTBTask(LanguageModelTask):
@@ -124,10 +125,12 @@ class PTBTask(LanguageModelTask):
 
     name = "ptb"
 
-    def __init__(self, root_dir: str, embedding: int = 300, units: int = 600, batch_size: int = 128):
+    def __init__(self, root_dir: str, embedding: int = 300, units: int = 600, batch_size: int = 128,
+                 device: str = "cpu"):
         base = os.path.join(os.path.abspath(root_dir), "PennTreeBank")
         require_files(*(os.path.join(base, f"ptb.{s}.txt") for s in ("train", "valid", "test")), dataset="ptb")
         from fastestimator.dataset.data import penn_treebank
 
         train, _, test, vocab = penn_treebank.load_data(root_dir=root_dir, seq_length=21)
-        super().__init__(np.asarray(train["x"]), np.asarray(test["x"]), len(vocab), batch_size, embedding, units)
+        super().__init__(np.asarray(train["x"]), np.asarray(test["x"]), len(vocab), batch_size, embedding, units,
+                         device)

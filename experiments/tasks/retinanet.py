@@ -1,4 +1,4 @@
-"""RetinaNet as the repo builds it (SPEC §7.2): backbone C3-C5 -> FPN P3-P7 -> shared heads, anchors,
+"""RetinaNet as the repo builds it (docs/experiments.md §7.2): backbone C3-C5 -> FPN P3-P7 -> shared heads, anchors,
 anchor-target encoding, focal + smooth-L1 loss and eval decoding.
 
 Box convention inside this module: x1, y1, x2, y2 in pixels (COCO's x1, y1, w, h only at the edges).
@@ -15,7 +15,7 @@ from torch import nn
 
 SCALES = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
 RATIOS = (1.0, 2.0, 0.5)  # height / width
-IGNORE, BACKGROUND = -2, -1  # anchor labels besides the class index (SPEC §7.2)
+IGNORE, BACKGROUND = -2, -1  # anchor labels besides the class index (docs/experiments.md §7.2)
 
 
 def make_anchors(image_size: int, levels: int = 5, anchor_scale: float = 4.0) -> torch.Tensor:
@@ -39,7 +39,7 @@ def make_anchors(image_size: int, levels: int = 5, anchor_scale: float = 4.0) ->
 
 
 def encode_targets(anchors: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor):
-    """Anchor targets (SPEC §7.2): each object's best anchor is forced to IoU 0.99; IoU > 0.5 positive,
+    """Anchor targets (docs/experiments.md §7.2): each object's best anchor is forced to IoU 0.99; IoU > 0.5 positive,
     0.4 < IoU <= 0.5 ignore, else background. Box targets dx1, dy1 (by anchor size), log w, log h."""
     cls = torch.full((len(anchors),), BACKGROUND, dtype=torch.long)
     reg = torch.zeros(len(anchors), 4)
@@ -66,7 +66,7 @@ def decode_boxes(anchors: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
 
 def retinanet_loss(cls_logits, box_reg, cls_target, box_target, alpha=0.25, gamma=2.0, beta=0.1):
     """Focal loss (sum over object + background anchors / #positives) + smooth-L1 (beta 0.1, positives /
-    #positives), each per image then averaged over the batch (SPEC §7.2). Returns (focal, smooth_l1)."""
+    #positives), each per image then averaged over the batch (docs/experiments.md §7.2). Returns (focal, smooth_l1)."""
     valid = cls_target != IGNORE
     positive = cls_target >= 0
     n_pos = positive.sum(1).clamp(min=1).float()
@@ -82,7 +82,7 @@ def retinanet_loss(cls_logits, box_reg, cls_target, box_target, alpha=0.25, gamm
 
 
 class RetinaNet(nn.Module):
-    """Backbone (returns C3, C4, C5) + FPN + class/box heads shared across levels (SPEC §7.2)."""
+    """Backbone (returns C3, C4, C5) + FPN + class/box heads shared across levels (docs/experiments.md §7.2)."""
 
     def __init__(self, backbone: nn.Module, backbone_channels: tuple[int, int, int], num_classes: int,
                  width: int = 256, levels: int = 5, anchors_per_location: int = 9):
@@ -138,7 +138,7 @@ class ResNet50Features(nn.Module):
     def __init__(self, weights_path: str | None = None):
         super().__init__()
         net = torchvision.models.resnet50(weights=None)
-        if weights_path:  # ImageNet weights are optional: nothing is downloaded (SPEC §7.2 used pretrained)
+        if weights_path:  # ImageNet weights are optional: nothing is downloaded (docs/experiments.md §7.2 used pretrained)
             net.load_state_dict(torch.load(weights_path, map_location="cpu"))
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
         self.layer2, self.layer3, self.layer4 = net.layer2, net.layer3, net.layer4
@@ -171,7 +171,7 @@ class SmallFeatures(nn.Module):
 
 @torch.no_grad()
 def detect(cls_logits, box_reg, anchors, level_sizes, top_k=1000, score_threshold=0.05, iou=0.5, keep=100):
-    """Eval decoding (SPEC §7.2): per level top-1000 (anchor, class) scores above 0.05, class-wise NMS
+    """Eval decoding (docs/experiments.md §7.2): per level top-1000 (anchor, class) scores above 0.05, class-wise NMS
     at IoU 0.5, keep 100. Returns per image (boxes x1y1x2y2, scores, labels)."""
     results = []
     for logits, reg in zip(cls_logits, box_reg):

@@ -1,6 +1,6 @@
-"""`python -m core.train`: one training run, resumable, with FE log + Parquet records.
+"""`python -m core.single_run`: one training run of a task, resumable, with FE log + Parquet records.
 
-Output: ${paths.artifacts}/train/<task>-<optimizer>-lr<lr>-<schedule>-s<seed>-<hash>/ holding
+Output: ${paths.single_runs}/<task>-<optimizer>-lr<lr>-<schedule>-s<seed>-<hash>/ holding
 config.yaml, log.txt (FastEstimator format), epochs.parquet, steps.parquet, checkpoint.pt and DONE
 (core.runs.train_into). Rerunning the same command skips a finished run and resumes an unfinished one.
 """
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from core.config import check_profile
 from core.artifacts import config_digest
-from core.cli import run_stage
-from core.errors import ConfigError, exit_on_user_error
-from core.instantiate import build
+from core.cli import stage
+from core.config import check_profile
+from core.errors import ConfigError
+from core.instantiate import build, constructor_node
+from core.optim import optimizer_factory
 from core.runs import train_into
 from core.training import Run, load_checkpoint
 
@@ -34,15 +34,15 @@ def train_one(cfg: DictConfig) -> Path:
     if cfg.epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {cfg.epochs}")
     init_state = load_checkpoint(cfg.init_checkpoint) if cfg.init_checkpoint else None
-    task = build(cfg.task.build, "task.build")
-    schedule = build({k: v for k, v in cfg.schedule.items() if k != "name"}, "schedule")
+    task = build(cfg.task.build, "task.build", device=cfg.profile.device)
+    schedule = build(constructor_node(cfg.schedule, "schedule", "set it on the command line"), "schedule")
 
-    out = Path(cfg.paths.artifacts) / "train" / run_name(cfg)
+    out = Path(cfg.paths.single_runs) / run_name(cfg)
     opt = cfg.optimizer
 
     def make_run() -> Run:
-        run = Run(task, opt.name, opt.lr, schedule, cfg.seed, opt.momentum, opt.weight_decay,
-                  cfg.max_steps_per_epoch, log_steps=cfg.log_steps, device=cfg.profile.device)
+        optimizer = optimizer_factory(opt.name, opt.momentum, opt.weight_decay)
+        run = Run(task, optimizer, opt.lr, schedule, cfg.seed, cfg.max_steps_per_epoch, log_steps=cfg.log_steps)
         if init_state is not None:
             run.load_state_dict(init_state)
         return run
@@ -51,11 +51,7 @@ def train_one(cfg: DictConfig) -> Path:
     return out
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
-@exit_on_user_error
-def main(cfg: DictConfig) -> None:
-    train_one(cfg)
-
+main = stage("train")(train_one)
 
 if __name__ == "__main__":
-    run_stage(main)
+    main()

@@ -1,4 +1,7 @@
-"""Training one ARC candidate (SPEC §4.2-4.4): the loop, held-out scoring and exact resume.
+"""Training one ARC candidate (docs/experiments.md §4.2-4.4): the loop, held-out scoring and exact resume.
+
+A CandidateTrainer is a core.runs.Resumable: the stage (arc_model.stage) trains it in its directory with
+core.runs.resume_into, which checkpoints, resumes and writes DONE as for every other run of the pipeline.
 
 Per epoch: shuffle with the candidate's own generator, zero each drawn sample's val channel with
 probability `val_dropout` (Sometimes(RemoveValLoss, 0.5), train mode only), Adam step on the hybrid
@@ -16,13 +19,18 @@ import torch
 from arc_model.loss import hybrid_loss
 from arc_model.metrics import MODES, candidate_metrics
 from arc_model.network import ARCNet, trainable_parameters
-from core.felog import FELogWriter
+from core.artifacts import atomic_write
+from core.felog import FELogWriter, open_log
 from core.optim import make_optimizer
+from core.training import load_checkpoint
 
 
 class CandidateTrainer:
+    stopped = False  # an ARC candidate trains its full epochs
+
     def __init__(self, inputs: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held_idx: np.ndarray,
-                 seed: int, batch_size: int = 128, lr: float = 1e-4, val_dropout: float = 0.5, device: str = "cpu"):
+                 seed: int, batch_size: int = 128, lr: float = 1e-4, val_dropout: float = 0.5, device: str = "cpu",
+                 log_steps: int = 5):
         torch.manual_seed(seed)
         self.device = torch.device(device)
         self.model = ARCNet().to(self.device)
@@ -35,7 +43,28 @@ class CandidateTrainer:
         self.epoch, self.global_step = 0, 0
         self.rows: list[dict] = []  # one per epoch: train losses and held-out metrics
         self.best: dict[str, dict] = {}  # metric -> {"value", "epoch", "model"}
+        self.log_steps = log_steps
+        self.log: FELogWriter | None = None
+        self._log_offset: int | None = None  # log size at the restored checkpoint
 
+    # ---- core.runs.Resumable ---------------------------------------------------------------------
+    def train(self, epochs: int, total_epochs: int | None = None) -> None:
+        for _ in range(epochs):
+            self.train_epoch(self.log, self.log_steps)
+
+    def open_log(self, path) -> None:
+        self.log = open_log(path, self._log_offset, self.log_steps)
+
+    def save(self, path) -> None:
+        state = {"trainer": self.state_dict(), "log_offset": self.log.tell() if self.log else None}
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+    def restore(self, path) -> None:
+        state = load_checkpoint(path, required=("trainer", "log_offset"), kind="ARC candidate")
+        self.load_state_dict(state["trainer"])
+        self._log_offset = state["log_offset"]
+
+    # ---- the loop -------------------------------------------------------------------------------
     def train_epoch(self, log: FELogWriter | None = None, log_steps: int = 5) -> dict:
         self.epoch += 1
         self.model.train()
