@@ -71,8 +71,9 @@ train_arc: $(STAMP) ## stage 3: pre-flight check, the ten candidates (a multirun
 	$(PY) -m arc_model -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
 	$(PY) -m arc_model.candidates profile=$(PROFILE) $(ARGS)
 
-select: $(STAMP) ## stage 4: score every candidate on the proxy task (configs/experiment/proxy_selection.yaml)
-	$(PY) -m selection profile=$(PROFILE) $(ARGS)
+select: $(STAMP) ## stage 4: proxy runs of every candidate (configs/experiment/proxy_selection.yaml), then the pick
+	$(PY) -m selection -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
+	$(PY) -m selection.pick profile=$(PROFILE) $(ARGS)
 
 range-test: $(STAMP) ## LR range tests of the three benchmark tasks (SC's LRmax on mini and smoke)
 	$(PY) -m experiments.range_test -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)

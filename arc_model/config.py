@@ -17,6 +17,7 @@ class CandidateSize:
 
     epochs: int = MISSING
     synthetic_points: int = 0  # > 0: train on that many SYNTHETIC points instead of data.path
+    holdout: float = 0.3  # held-out fraction for the candidate metrics (docs/experiments.md §10.1); 0 = all data (§4.3)
 
 
 @dataclass
@@ -24,7 +25,7 @@ class ArcDataConfig:
     path: str = "${paths.dataset}/dataset.parquet"  # core.points .parquet or the authors' .pkl
     trust_pickle: bool = False  # a .pkl is unpickled (runs code from the file) only with this opt-in
     synthetic_points: int = II("sizes.${profile.name}.synthetic_points")
-    holdout: float = 0.3  # held-out fraction for the candidate metrics (docs/experiments.md §10.1); 0 = HEAD (all data)
+    holdout: float = II("sizes.${profile.name}.holdout")  # per profile: paper 0 (HEAD, §4.3), mini/smoke 0.3 (§10.1)
     holdout_by_run: bool = False  # False = random points, as the authors' v1 split
     split_seed: int = 0  # the same split (and synthetic points) for every candidate: metrics compare
 

@@ -6,14 +6,23 @@ What each entry point gets from here, so no stage repeats it:
     multi-line listing;
   * the config is composed from `configs/` (`--config-name` picks another primary config);
   * every `sizes` block must hold the active profile (core.config.check_sizes);
-  * a UserError (bad config, data or checkpoint) is `error: <message>` on stderr and exit status 2.
+  * a UserError (bad config, data or checkpoint) is `error: <message>` on stderr and exit status 2;
+  * the stage's stdout and stderr also go to `${paths.artifacts}/logs/<config name>.log` (appended, one
+    `=== <time> <module> <overrides> ===` header per run). The file is opened at the stage's first output, so a
+    config or input that fails its checks before printing anything (every stage checks before it works) still
+    writes nothing. Each Hydra multirun job tees itself, so SLURM and joblib jobs log there too.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+import os
 import sys
+import traceback
+from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -49,6 +58,127 @@ def unknown_choice(argv: list[str]) -> str | None:
     return None
 
 
+class StageLog:
+    """A stage's log file, created and opened for appending at the first write."""
+
+    def __init__(self, path: Path, header: str):
+        self.path, self.header, self.file = path, header, None
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        if self.file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (closed by tee())
+            self.file.write(self.header)
+        self.file.write(text)
+
+    def write_if_open(self, text: str) -> None:
+        if self.file is not None:
+            self.file.write(text)
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+class _Tee:
+    """A text stream that writes to `stream` and to a StageLog; everything else is the stream's."""
+
+    def __init__(self, stream, log: StageLog):
+        self._stream, self._log = stream, log
+
+    def write(self, text: str) -> int:
+        written = self._stream.write(text)
+        try:
+            self._log.write(text)
+        except OSError:  # a full or read-only disk must not stop the stage
+            pass
+        return written
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._stream.flush()
+        self._log.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def log_path(cfg, config_name: str) -> Path | None:
+    """`${paths.artifacts}/logs/<config name>.log`, or None when the config has no artifacts path."""
+    try:
+        artifacts = cfg.paths.artifacts
+    except Exception:  # noqa: BLE001 (a config without paths, or one that does not resolve)
+        return None
+    return Path(str(artifacts)) / "logs" / f"{config_name}.log" if artifacts else None
+
+
+def _hydra_job() -> tuple[str, str | None]:
+    """(this job's overrides, Hydra's config name) when Hydra runs the stage, else (the arguments, None)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            hydra_cfg = HydraConfig.get()
+            return " ".join(hydra_cfg.overrides.task), hydra_cfg.job.config_name
+    except Exception:  # noqa: BLE001
+        pass
+    return " ".join(sys.argv[1:]), None
+
+
+def _module_name(module: str) -> str:
+    """`python -m core.single_run` runs its function in `__main__`: name the module that was run instead."""
+    if module == "__main__":
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        module = spec.name if spec is not None else Path(sys.argv[0]).stem
+    return module.removesuffix(".__main__")
+
+
+@contextlib.contextmanager
+def tee_output(path: Path | None, module: str = "") -> Iterator[StageLog | None]:
+    """While inside: sys.stdout, sys.stderr and the root logger's console handlers also write to `path`."""
+    if path is None:
+        yield None
+        return
+    overrides = _hydra_job()[0]
+    stamp = datetime.now().isoformat(timespec="seconds")
+    log = StageLog(path, f"=== {stamp} {module} {overrides} (pid {os.getpid()}) ===\n")
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Tee(saved[0], log), _Tee(saved[1], log)
+    handlers = [h for h in logging.getLogger().handlers
+                if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in saved]
+    streams = [h.stream for h in handlers]
+    for handler, stream in zip(handlers, streams):
+        handler.setStream(_Tee(stream, log))
+    try:
+        yield log
+    except Exception as err:
+        from core.errors import UserError
+
+        with contextlib.suppress(OSError):
+            if isinstance(err, UserError):  # the one-line error joins a log the stage already started
+                log.write_if_open(f"error: {err}\n")
+            else:  # a crash is logged even before any output (SLURM jobs have no terminal)
+                log.write(traceback.format_exc())
+        raise
+    finally:
+        for handler, stream in zip(handlers, streams):
+            handler.setStream(stream)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = saved
+        log.close()
+
+
 def stage(config_name: str) -> Callable[[Callable], Callable[[], None]]:
     """Decorator: `main = stage("benchmark")(run)` is the Hydra entry point of `run(cfg)`."""
 
@@ -61,7 +191,9 @@ def stage(config_name: str) -> Callable[[Callable], Callable[[], None]]:
         @exit_on_user_error
         def task(cfg) -> None:
             check_sizes(cfg, cfg.profile.name)
-            function(cfg)
+            name = _hydra_job()[1] or config_name
+            with tee_output(log_path(cfg, name), _module_name(function.__module__)):
+                function(cfg)
 
         task.__name__ = task.__qualname__ = function.__name__
         task.__module__ = function.__module__

@@ -44,6 +44,7 @@ class PathsConfig:
 
     root: str = "${oc.env:ARC_REPRO_ROOT,.}"
     data: str = "${paths.root}/data"  # the paper profile's datasets (FastEstimator loaders' root_dir)
+    weights: str = "${paths.root}/weights"  # pretrained weight files the paper profile reads (never downloaded)
     artifacts: str = "${paths.root}/artifacts/${profile.name}"
     datagen: str = "${paths.artifacts}/datagen"  # stage 1: one Parquet file per generated run, per task
     dataset: str = "${paths.artifacts}/dataset"  # stage 2: dataset.parquet (corrected labels) + report
@@ -53,6 +54,8 @@ class PathsConfig:
     benchmark: str = "${paths.artifacts}/benchmark"  # stage 5: <study>/<task>/<run>/ and range_test/<task>/
     figures: str = "${paths.artifacts}/figures"  # stage 6: tables and figures, per study
     single_runs: str = "${paths.artifacts}/single_runs"  # python -m core.single_run
+    # FastEstimator's published ARC (arc.h5), scored and benchmarked beside the selected one when set
+    published_arc: Optional[str] = "${oc.env:ARC_PUBLISHED_WEIGHTS,null}"
 
 
 @dataclass

@@ -10,16 +10,50 @@ from core.errors import ConfigError
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float], torch.optim.Optimizer]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+MOMENTUM_FORMS = ("torch", "tf")
+
+
+class TFMomentumSGD(torch.optim.Optimizer):
+    """SGD with momentum in TensorFlow/Keras' form: v = m * v - lr * g; w += v (tf.keras.optimizers.SGD, nesterov
+    off). PyTorch's SGD keeps b = m * b + g and steps w -= lr * b, so the LR multiplies the whole buffer; the two agree
+    while the LR is constant and differ as soon as it changes mid-run (ARC, SC, the decays): in TF's form a new LR
+    acts on new gradients only. `weight_decay` adds wd * w to the gradient, as torch.optim.SGD does."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad.add(p, alpha=weight_decay) if weight_decay else p.grad
+                state = self.state[p]
+                if "velocity" not in state:
+                    state["velocity"] = torch.zeros_like(p)
+                velocity = state["velocity"]
+                velocity.mul_(momentum).add_(grad, alpha=-lr)
+                p.add_(velocity)
+        return loss
 
 
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
-                   eps: float | None = None) -> torch.optim.Optimizer:
-    """Keras defaults where the paper's TF code relied on them (Adam/RMSprop eps 1e-7, RMSprop rho 0.9)."""
+                   eps: float | None = None, momentum_form: str = "torch") -> torch.optim.Optimizer:
+    """Keras defaults where the paper's TF code relied on them (Adam/RMSprop eps 1e-7, RMSprop rho 0.9).
+    `momentum_form` (sgd only): "torch" (torch.optim.SGD) or "tf" (TFMomentumSGD, the TF code's update)."""
     if not lr > 0:
         raise ConfigError(f"optimizer.lr must be > 0, got {lr}")
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, eps=1e-7 if eps is None else eps, weight_decay=weight_decay)
     if name == "sgd":
+        if momentum_form == "tf":
+            return TFMomentumSGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7 if eps is None else eps,
@@ -27,13 +61,17 @@ def make_optimizer(name: str, params, lr: float, momentum: float = 0.0, weight_d
     raise ConfigError(f"optimizer.name: unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
 
 
-def optimizer_factory(name: str, momentum: float = 0.0, weight_decay: float = 0.0) -> OptimizerFactory:
-    """`(params, lr) -> optimizer` for core.training.Run; an unknown name fails here, before any model is built."""
+def optimizer_factory(name: str, momentum: float = 0.0, weight_decay: float = 0.0,
+                      momentum_form: str = "torch") -> OptimizerFactory:
+    """`(params, lr) -> optimizer` for core.training.Run; an unknown name or momentum form fails here, before any
+    model is built."""
     if name not in OPTIMIZERS:
         raise ConfigError(f"optimizer.name: unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
+    if momentum_form not in MOMENTUM_FORMS:
+        raise ConfigError(f"momentum_form: unknown form '{momentum_form}' (choose from {', '.join(MOMENTUM_FORMS)})")
 
     def make(params, lr: float) -> torch.optim.Optimizer:
-        return make_optimizer(name, params, lr, momentum, weight_decay)
+        return make_optimizer(name, params, lr, momentum, weight_decay, momentum_form=momentum_form)
 
     return make
 

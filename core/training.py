@@ -120,10 +120,10 @@ class Run:
             if per_step:
                 set_lr(optimizer, schedule.on_step_begin(self.global_step, epoch, self.lr))
             optimizer.zero_grad(set_to_none=True)
-            loss = self.task.train_loss(model, batch)
+            loss, recorded = self.task.train_objective(model, batch)
             loss.backward()
             optimizer.step()
-            value = loss.item()
+            value = recorded.item()
             history.step_loss.append(value)
             if not math.isfinite(value):
                 history.diverged = True

@@ -9,7 +9,8 @@ l_x. If the ranking of (l+, l1, l-) changes, noise rather than the LR decided it
 a changed order.
 
 Output: ${paths.dataset}/dataset.parquet (core.points columns, `label` corrected, `label_raw`
-kept), report.csv and report.txt (label distributions before/after and fraction changed per task), DONE.
+kept), report.csv and report.txt (label distributions before/after and fraction changed per task; with
+paths.published_arc set, how often FastEstimator's published ARC picks our label), DONE.
 """
 from __future__ import annotations
 
@@ -53,6 +54,24 @@ def label_report(points: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("task")
 
 
+def published_agreement(points: pd.DataFrame, weights: str) -> pd.Series:
+    """Per task and overall: the fraction of points whose corrected label FastEstimator's published ARC picks
+    (its argmax on the point's offline input, arc_model's preprocessing). A diagnostic of how close our labels
+    are to the data the published model learned from."""
+    import torch
+
+    from arc_model.data import build_inputs
+    from arc_model.weights import load_keras_h5
+
+    inputs, labels = build_inputs(points)
+    with torch.no_grad():
+        picks = load_keras_h5(weights).eval().probabilities(inputs).argmax(1).numpy()
+    agree = pd.Series(picks == labels, index=points.index)
+    by_task = agree.groupby(points.task, sort=False).mean()
+    by_task["ALL"] = agree.mean()
+    return by_task
+
+
 def read_runs(input_dir: Path) -> pd.DataFrame:
     files = sorted(input_dir.glob("*/run-*.parquet"))
     if not files:
@@ -76,6 +95,8 @@ def run_correction(cfg: DictConfig) -> Path:
                           f"got rule={cfg.rule} last_point={cfg.last_point}")
     points = correct_points(read_runs(Path(cfg.paths.datagen)), cfg.rule, cfg.last_point)
     report = label_report(points)
+    if cfg.paths.published_arc is not None:
+        report["published_arc_agrees"] = published_agreement(points, cfg.paths.published_arc)
     out = Path(cfg.paths.dataset)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))

@@ -37,6 +37,9 @@ from core.runs import finished_runs, train_into
 from core.training import Run
 from experiments.optimizers import OptimizerMethod
 
+SC_LR_MAX = ("authors", "from_range_test")  # sc_lr_max: the schedule's lr_max (authors') or this project's range test
+
+
 def use_threads(threads: int) -> None:
     """One torch thread per job by default: the joblib launcher runs jobs side by side."""
     if threads > 0:
@@ -108,6 +111,10 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
     use_threads(cfg.threads)
     node = schedule_node(cfg)
     weights = arc_weights(cfg, node)
+    if weights is None and "weights" in node:
+        print(f"skip: schedule {cfg.schedule.name} has no ARC weights here (set paths.published_arc, or the env "
+              "variable ARC_PUBLISHED_WEIGHTS, to FastEstimator's published arc.h5)")
+        return None
     if weights is not None and not Path(weights).is_file():
         raise DataError(f"schedule.weights: ARC weights not found: {weights} (run `make select`, or set "
                         "paths.selected_arc=/path/arc.h5)")
@@ -115,7 +122,9 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
     kwargs = {}
     if weights is not None:
         kwargs["weights"] = weights
-    if "lr_max" in node and node.lr_max is None:  # SC without the paper's LRmax: this profile's range test
+    if "lr_max" in node and cfg.sc_lr_max not in SC_LR_MAX:
+        raise ConfigError(f"sc_lr_max must be one of {', '.join(SC_LR_MAX)}, got {cfg.sc_lr_max}")
+    if "lr_max" in node and (cfg.sc_lr_max == "from_range_test" or node.lr_max is None):  # SC: this profile's test
         done = range_test_dir(cfg)
         if not is_done(done):
             raise DataError(f"schedule sc: no LR range test result at {done} (run `make range-test` or "
@@ -144,7 +153,8 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
     if isinstance(schedule, OptimizerMethod):
         optimizer = schedule.for_task(task_cfg.optimizer, task_cfg.momentum)
     else:
-        optimizer = optimizer_factory(task_cfg.optimizer, momentum=task_cfg.momentum)
+        optimizer = optimizer_factory(task_cfg.optimizer, momentum=task_cfg.momentum,
+                                      momentum_form=task_cfg.momentum_form)
 
     def make_run() -> Run:
         return Run(task, optimizer, lr0 if lr0 is not None else 1.0, schedule, cfg.seed,

@@ -35,6 +35,7 @@ class BenchTaskConfig:
     name: str = MISSING
     optimizer: str = MISSING  # adam | sgd (docs/experiments.md §7.1-7.3)
     momentum: float = 0.0
+    momentum_form: str = "torch"  # sgd: tf (v = m v - lr g, the paper's TF code) | torch (core.optim)
     lr0s: List[float] = MISSING  # the task's LR0 grid: the columns of its table (paper Tables 2-4)
     range_lr_max: float = MISSING  # LRmax_test of the range test
     range_criterion: str = "metric"  # metric | loss: what the range test optimises (COCO: eval loss)
@@ -46,6 +47,7 @@ class BenchTaskConfig:
 @dataclass
 class StageSize:
     checkpoint_every: int = 1  # epochs between checkpoints = resume granularity
+    sc_lr_max: str = "authors"  # SC's LRmax: authors (the schedule's lr_max) | from_range_test (experiments.range_test)
 
 
 @dataclass
@@ -66,6 +68,7 @@ class BenchmarkConfig:
     arc_model_file: str = "arc"  # ... its final model (arc) or a best_<metric> model (docs/experiments.md §10.1)
     sizes: Dict[str, StageSize] = field(default_factory=dict)
     checkpoint_every: int = II("sizes.${profile.name}.checkpoint_every")
+    sc_lr_max: str = II("sizes.${profile.name}.sc_lr_max")
 
 
 @dataclass

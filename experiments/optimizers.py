@@ -19,10 +19,10 @@ from core.tasks import Task
 class SLS(torch.optim.Optimizer):
     """SGD + Armijo backtracking line search (Vaswani et al. 2019), the official `sls.Sls` defaults
     (docs/experiments.md §7.4): n_batches_per_epoch 500, init_step_size 1, c 0.1, beta_b 0.9, gamma 2, reset_option 1,
-    eta_max 10 (the official goldstein-only beta_f is not needed for armijo).
+    eta_max 10 (the official code uses eta_max and beta_f only in its goldstein search; kept for the signature).
 
-    Per step: reset the step size (option 1: x gamma**(1/n_batches_per_epoch), capped at eta_max;
-    0: keep; 2: back to init), then try w - eta*g and shrink eta by beta_b until
+    Per step: reset the step size (option 1: x gamma**(1/n_batches_per_epoch), not bounded, as the official
+    `sls/utils.py` reset_step; 0: keep; 2: back to init), then try w - eta*g and shrink eta by beta_b until
     f(w - eta*g) <= f(w) - c*eta*||g||^2 (at most 100 tries; if none passes, step 1e-6). No update when
     ||g|| < 1e-8. The accepted eta is the group's `lr` (logged as model_lr, as the repo logs step_size).
 
@@ -43,7 +43,7 @@ class SLS(torch.optim.Optimizer):
 
     def reset_step(self, step_size: float) -> float:
         if self.reset_option == 1:
-            return min(step_size * self.gamma ** (1.0 / self.n_batches_per_epoch), self.eta_max)
+            return step_size * self.gamma ** (1.0 / self.n_batches_per_epoch)  # official: no eta_max on armijo
         if self.reset_option == 2:
             return self.init_step_size
         return step_size
@@ -109,6 +109,9 @@ class TaskProxy(Task):
     def train_loss(self, model, batch):
         return self.inner.train_loss(model, batch)
 
+    def train_objective(self, model, batch):
+        return self.inner.train_objective(model, batch)
+
     def evaluate(self, model):
         return self.inner.evaluate(model)
 
@@ -117,18 +120,21 @@ class TaskWithClosure(TaskProxy):
     """Gives SLS its closure: every evaluation of a step's batch reuses one seed (same dropout masks),
     like the official `closure_deterministic`, but drawn from the run's RNG so resume stays exact."""
 
-    def train_loss(self, model, batch):
+    def train_objective(self, model, batch):
         seed = int(torch.randint(0, 2**62, (1,)))
         devices = [self.inner.device] if self.inner.device.type == "cuda" else []
 
-        def closure():
+        def objective():
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
-                return self.inner.train_loss(model, batch)
+                return self.inner.train_objective(model, batch)
 
-        loss = closure()
-        self.optimizer.bind(loss, closure)
-        return loss
+        loss, recorded = objective()
+        self.optimizer.bind(loss, lambda: objective()[0])
+        return loss, recorded
+
+    def train_loss(self, model, batch):
+        return self.train_objective(model, batch)[0]
 
 
 class TaskWithEvalMode(TaskProxy):

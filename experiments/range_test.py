@@ -53,7 +53,8 @@ def range_test(cfg: DictConfig) -> dict:
 
     def make_run() -> Run:
         # the optimizer's initial LR is overwritten at every step by the ramp
-        optimizer = optimizer_factory(task_cfg.optimizer, momentum=task_cfg.momentum)
+        optimizer = optimizer_factory(task_cfg.optimizer, momentum=task_cfg.momentum,
+                                      momentum_form=task_cfg.momentum_form)
         return Run(task, optimizer, task_cfg.range_lr_max / size.range_ramp_steps, ramp, cfg.seed,
                    max_steps_per_epoch=size.range_steps_per_epoch, log_steps=size.range_steps_per_epoch)
 

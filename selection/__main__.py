@@ -1,9 +1,19 @@
-"""`python -m selection [overrides]`: pick one ARC candidate with the proxy task (configs/selection.yaml)."""
+"""`python -m selection -m [overrides]`: the proxy runs that score the ARC candidates (selection.select.score_run;
+configs/selection.yaml). Then `python -m selection.pick` chooses the winner."""
+import json
+
 import selection.config  # noqa: F401  (registers the schema)
 from core.cli import stage
-from selection.select import select
+from selection.select import score_run
 
-main = stage("selection")(select)
+
+def run_and_print(cfg) -> None:
+    row = score_run(cfg)
+    if row is not None:
+        print(json.dumps(row, default=str))
+
+
+main = stage("selection")(run_and_print)
 
 if __name__ == "__main__":
     main()

@@ -19,12 +19,14 @@ class SelectionSize:
 
 @dataclass
 class SelectionConfig:
-    """Score every ARC candidate on the proxy task and keep the best one (paper §3.5, docs/experiments.md §6)."""
+    """One proxy run of an ARC candidate (selection.select.score_run), or the pick of the best (selection.pick)."""
 
     profile: ProfileConfig = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
     sizes: Dict[str, SelectionSize] = field(default_factory=dict)
-    candidates: Optional[List[str]] = None  # candidate directory names to score; None = every finished one
+    candidate: str = "1"  # the candidate id to score, or "published" (paths.published_arc)
+    lr0: Optional[float] = None  # one of lr0s
+    repeat: int = 0  # seed of the proxy run; repeats >= sizes.<profile>.repeats skip
     lr0s: List[float] = MISSING  # configs/experiment/proxy_selection.yaml
     frequency: int = 3
     epochs: int = II("sizes.${profile.name}.epochs")

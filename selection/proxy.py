@@ -1,12 +1,14 @@
 """The model-selection proxy task (paper §3.5/A.2, docs/experiments.md §6): a WideResNet on SVHN Cropped.
 
-paper: WRN-28-2 as in the authors' repo — N = 4 blocks per stage at widths 32/64/128, each block
-conv-BN-ReLU x2 with an identity or 1x1-projection shortcut (post-activation), MaxPooling2D(2)
-between stages instead of strided convs, global average pooling + Dense(10); dropout 0. Input x/255;
+paper: WRN-28-2 as in the authors' repo (source/proxy_test/wideresnet_svhn.py) — N = 4 blocks per stage at widths
+32/64/128, each block conv-BN-ReLU x2 on the branch, then shortcut + branch with no activation after the add; the
+shortcut is the identity, or a linear 1x1 conv (with bias) where the width changes; MaxPooling2D(2) between stages
+instead of strided convs, global average pooling + Dense(10); dropout 0. As Keras builds it, every conv has a bias
+(Conv2D default) and every BN is Keras' BatchNormalization (momentum 0.99 = PyTorch 0.01, epsilon 1e-3). Input x/255;
 CoarseDropout (1 hole of 8x8, fill 0) on every training image, as FE applies it. Adam, batch 128.
 mini/smoke: the same network family (depth 10: one block per stage) on scikit-learn's 8x8 digits with a
 2x2 hole, offline.
-The stem (3x3 conv to 16 channels + BN + ReLU) is not stated in docs/experiments.md §6 [I: the usual WRN stem].
+The stem is the authors' __conv1_block: 3x3 conv to 16 channels + BN + ReLU.
 """
 from __future__ import annotations
 
@@ -21,21 +23,25 @@ from core.tasks import ClassificationTask, tensor_batches
 from core.tasks.digits import digits_tensors
 
 
+KERAS_BN = dict(momentum=0.01, eps=1e-3)  # Keras BatchNormalization defaults (momentum 0.99 = 1 - 0.01 in PyTorch)
+
+
 def conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+    """Conv2D(3x3, 'same', bias) - BatchNormalization - ReLU, Keras defaults."""
+    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out, **KERAS_BN), nn.ReLU()]
 
 
 class Block(nn.Module):
-    """Post-activation residual block: ReLU(BN(conv(ReLU(BN(conv x)))) + shortcut(x))."""
+    """The authors' __conv2_block: shortcut(x) + ReLU(BN(conv(ReLU(BN(conv x))))), no activation after the add;
+    shortcut = identity, or a linear 1x1 conv with bias where the width changes."""
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
-        self.body = nn.Sequential(*conv_bn_relu(c_in, c_out), nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(c_out))
-        self.shortcut = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.body = nn.Sequential(*conv_bn_relu(c_in, c_out), *conv_bn_relu(c_out, c_out))
+        self.shortcut = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1)
 
     def forward(self, x):
-        return torch.relu(self.body(x) + self.shortcut(x))
+        return self.shortcut(x) + self.body(x)
 
 
 class WideResNet(nn.Module):

@@ -6,6 +6,8 @@ there. It holds its data as in-memory tensors (or a loader for the `paper` profi
     the given torch.Generator so that the checkpointed generator state makes resume exact;
   * `build_model()` — a fresh nn.Module (initialised from the global torch RNG);
   * `train_loss(model, batch)` — scalar loss tensor of one batch;
+  * `train_objective(model, batch)` — (loss to backpropagate, loss to record); by default train_loss twice. A task
+    whose optimiser minimises more than the loss it reports (RetinaNet: + L2) returns the two apart;
   * `evaluate(model)` — (mean eval loss, metric) on the eval split;
   * `steps_per_epoch` — training steps per epoch when known before training (None otherwise); per-step
     schedules (super-convergence) need it.
@@ -40,6 +42,11 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def train_loss(self, model: nn.Module, batch) -> torch.Tensor:
         ...
+
+    def train_objective(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss to backpropagate, loss to record: history, log, ARC) of one batch."""
+        loss = self.train_loss(model, batch)
+        return loss, loss
 
     @abc.abstractmethod
     def evaluate(self, model: nn.Module) -> tuple[float, float]:

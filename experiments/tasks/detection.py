@@ -22,7 +22,7 @@ from pycocotools.cocoeval import COCOeval
 from core.tasks import Task
 from core.data import require_files
 from experiments.tasks.retinanet import (ResNet50Features, RetinaNet, SmallFeatures, detect, encode_targets,
-                                         make_anchors, retinanet_loss)
+                                         make_anchors, resolve_backbone_weights, retinanet_loss)
 
 
 @contextlib.contextmanager
@@ -90,12 +90,19 @@ class DetectionTask(Task):
                 torch.stack([e[1] for e in encoded]))
 
     def loss_of(self, model, images, cls_t, box_t):
+        """(focal + smooth-L1, model outputs): RetinaLoss's `total_loss`, the loss logged, fed to ARC and evaluated."""
         cls, box = model(images)
         focal, smooth = retinanet_loss(cls, box, cls_t, box_t)
-        return focal + smooth + model.l2_penalty(), (cls, box)
+        return focal + smooth, (cls, box)
+
+    def train_objective(self, model, batch):
+        """The optimiser minimises total_loss + the L2 of the FPN/head kernels (FE's UpdateOp adds the model's
+        regularisation losses); the step loss recorded is total_loss alone (docs/experiments.md §7.2, §5.2)."""
+        recorded = self.loss_of(model, *batch)[0]
+        return recorded + model.l2_penalty(), recorded
 
     def train_loss(self, model, batch):
-        return self.loss_of(model, *batch)[0]
+        return self.train_objective(model, batch)[0]
 
     def eval_sample_batches(self):
         raise NotImplementedError
@@ -108,7 +115,7 @@ class DetectionTask(Task):
             loss, (cls, box) = self.loss_of(model, images, cls_t, box_t)
             losses.append(loss.item())
             detections += [tuple(t.cpu() for t in d) for d in
-                           detect(cls, box, self.anchors.to(self.device), self.level_sizes)]
+                           detect(cls, box, self.anchors.to(self.device), self.level_sizes, self.image_size)]
             truths += [(s[1], s[2]) for s in samples]
         mean_loss = float(np.mean(losses))
         if not math.isfinite(mean_loss):
@@ -220,8 +227,8 @@ class CocoTask(DetectionTask):
         base = os.path.join(os.path.abspath(root_dir), "MSCOCO2017")
         require_files(*(os.path.join(base, p) for p in ("train2017", "val2017", "annotations/instances_train2017.json",
                                                         "annotations/instances_val2017.json")), dataset="mscoco")
-        if backbone_weights:
-            require_files(backbone_weights, dataset="mscoco backbone weights")
+        if backbone_weights:  # the paper config sets it (ImageNet ResNet50); None trains the backbone from scratch
+            backbone_weights = resolve_backbone_weights(backbone_weights)
         from fastestimator.dataset.data import mscoco
 
         super().__init__(image_size, 90, batch_size, levels=5, anchor_scale=4.0, device=device)

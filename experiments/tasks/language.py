@@ -22,8 +22,10 @@ from core.data import require_files
 
 
 class LSTMLanguageModel(nn.Module):
-    """Keras-equivalent init: uniform(+-0.05) embedding, Glorot LSTM kernels (recurrent too, as the repo
-    sets), one zero bias with forget-gate bias 1 (Keras unit_forget_bias), Glorot dense."""
+    """Keras-equivalent init: uniform(+-0.05) embedding; LSTM kernel (in, 4u) glorot_uniform (Keras default) and
+    recurrent kernel (u, 4u) glorot_uniform (the repo sets it, docs/experiments.md §7.3), each over the whole
+    4-gate matrix as Keras draws it (fan_out = 4u), not per gate; one zero bias with forget-gate bias 1 (Keras
+    unit_forget_bias); Glorot dense. PyTorch stores the transposes, (4u, in) and (4u, u): same fans, same limit."""
 
     def __init__(self, vocab: int, embedding: int = 300, units: int = 600, dropout: float = 0.5):
         super().__init__()
@@ -32,10 +34,8 @@ class LSTMLanguageModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(units, vocab)
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
-        for gate in range(4):  # gate order i, f, g, o in both frameworks
-            rows = slice(gate * units, (gate + 1) * units)
-            nn.init.xavier_uniform_(self.lstm.weight_ih_l0.data[rows])
-            nn.init.xavier_uniform_(self.lstm.weight_hh_l0.data[rows])
+        nn.init.xavier_uniform_(self.lstm.weight_ih_l0)  # limit sqrt(6 / (in + 4u))
+        nn.init.xavier_uniform_(self.lstm.weight_hh_l0)  # limit sqrt(6 / (u + 4u))
         nn.init.zeros_(self.lstm.bias_hh_l0)
         nn.init.zeros_(self.lstm.bias_ih_l0)
         nn.init.ones_(self.lstm.bias_ih_l0.data[units:2 * units])

@@ -8,10 +8,13 @@ paper's 32..512) let the mini profile run the same code on small images.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
+
+from core.errors import DataError
 
 SCALES = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
 RATIOS = (1.0, 2.0, 0.5)  # height / width
@@ -131,15 +134,18 @@ class RetinaNet(nn.Module):
 
 
 class ResNet50Features(nn.Module):
-    """torchvision ResNet50 returning C3 (layer2), C4 (layer3), C5 (layer4): Keras layers 80/142/last."""
+    """torchvision ResNet50 returning C3 (layer2), C4 (layer3), C5 (layer4): Keras layers 80/142/last.
+
+    `weights_path`: a torchvision ResNet50 state dict (the paper: ImageNet weights, docs/experiments.md §7.2; see
+    `resolve_backbone_weights`); None builds a randomly initialised backbone. Nothing is downloaded."""
 
     channels = (512, 1024, 2048)
 
     def __init__(self, weights_path: str | None = None):
         super().__init__()
         net = torchvision.models.resnet50(weights=None)
-        if weights_path:  # ImageNet weights are optional: nothing is downloaded (docs/experiments.md §7.2 used pretrained)
-            net.load_state_dict(torch.load(weights_path, map_location="cpu"))
+        if weights_path:
+            net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
         self.layer2, self.layer3, self.layer4 = net.layer2, net.layer3, net.layer4
 
@@ -147,6 +153,22 @@ class ResNet50Features(nn.Module):
         c3 = self.layer2(self.stem(x))
         c4 = self.layer3(c3)
         return c3, c4, self.layer4(c4)
+
+
+RESNET50_IMAGENET = ("ResNet50_Weights.IMAGENET1K_V1", "resnet50-0676ba61.pth")  # torchvision weights id, file name
+
+
+def resolve_backbone_weights(configured: str) -> str:
+    """The ImageNet ResNet50 file to load: `configured` (the paper config: ${paths.weights}/resnet50-0676ba61.pth)
+    if it exists, else the same file name in torchvision's cache ($TORCH_HOME/hub/checkpoints) if it is there.
+    Otherwise a DataError naming both places and the torchvision weights id; nothing is downloaded."""
+    weights_id, file_name = RESNET50_IMAGENET
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    for candidate in (Path(configured), cache / file_name):
+        if candidate.is_file():
+            return str(candidate)
+    raise DataError(f"mscoco backbone weights: missing {configured} (torchvision {weights_id}), and no {file_name} "
+                    f"in torchvision's cache {cache}: put the file under paths.weights; nothing is downloaded")
 
 
 class SmallFeatures(nn.Module):
@@ -170,24 +192,28 @@ class SmallFeatures(nn.Module):
 
 
 @torch.no_grad()
-def detect(cls_logits, box_reg, anchors, level_sizes, top_k=1000, score_threshold=0.05, iou=0.5, keep=100):
-    """Eval decoding (docs/experiments.md §7.2): per level top-1000 (anchor, class) scores above 0.05, class-wise NMS
-    at IoU 0.5, keep 100. Returns per image (boxes x1y1x2y2, scores, labels)."""
+def detect(cls_logits, box_reg, anchors, level_sizes, image_size: float, top_k=1000, score_threshold=0.05, iou=0.5,
+           keep=100):
+    """Eval decoding as the authors' PredictBox (docs/experiments.md §7.2; source/normal_compare/instance_detection):
+    each anchor's score and label are its best class (sigmoid max / argmax); per level the top-k anchors by score;
+    class-agnostic NMS (IoU 0.5, TF's default) keeping `keep`; then boxes with score <= 0.05 are dropped and the boxes
+    clipped to the image as PredictBox does: x1, y1 to [0, size], then w, h to [0, size - x1 / y1] (so a box cut on
+    the left or top keeps its width / height). Returns per image (boxes x1y1x2y2, scores, labels), by score."""
     results = []
     for logits, reg in zip(cls_logits, box_reg):
-        scores = torch.sigmoid(logits)
-        boxes, kept_scores, labels, start = [], [], [], 0
+        scores, labels = torch.sigmoid(logits).max(-1)
+        top, start = [], 0
         for size in level_sizes:
-            s = scores[start:start + size].reshape(-1)
-            top = s.topk(min(top_k, len(s)))
-            mask = top.values > score_threshold
-            idx, val = top.indices[mask], top.values[mask]
-            anchor_idx, label = start + idx // logits.shape[-1], idx % logits.shape[-1]
-            boxes.append(decode_boxes(anchors[anchor_idx], reg[anchor_idx]))
-            kept_scores.append(val)
-            labels.append(label)
+            level = scores[start:start + size]
+            top.append(start + level.topk(min(top_k, len(level))).indices)
             start += size
-        b, s, lab = torch.cat(boxes), torch.cat(kept_scores), torch.cat(labels)
-        order = torchvision.ops.batched_nms(b, s, lab, iou)[:keep]
-        results.append((b[order], s[order], lab[order]))
+        top = torch.cat(top)
+        boxes = decode_boxes(anchors[top], reg[top])
+        kept = top[torchvision.ops.nms(boxes, scores[top], iou)[:keep]]
+        kept = kept[scores[kept] > score_threshold]
+        box = decode_boxes(anchors[kept], reg[kept])
+        x1, y1 = box[:, 0].clamp(0, image_size), box[:, 1].clamp(0, image_size)
+        w = torch.minimum((box[:, 2] - box[:, 0]).clamp(min=0), image_size - x1)
+        h = torch.minimum((box[:, 3] - box[:, 1]).clamp(min=0), image_size - y1)
+        results.append((torch.stack([x1, y1, x1 + w, y1 + h], 1), scores[kept], labels[kept]))
     return results
