@@ -7,25 +7,53 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock test bench train reproduce figures clean-artifacts
+.PHONY: help setup lock test bench train reproduce figures clean-artifacts
 
-setup: $(STAMP)
+# setup: the lock is a complete `pip freeze --all`, installed with --no-deps so that nothing outside it comes in:
+# fastestimator 1.7 asks for opencv-python==4.7.0.72, which would land beside the lock's opencv-python-headless in
+# the same cv2/ directory. A venv that already has both gets the headless one reinstalled whole (step 3).
+OPENCV_HEADLESS = $(shell grep -i '^opencv-python-headless==' requirements-lock.txt)
+
+setup: $(STAMP) ## create .venv with exactly requirements-lock.txt (about 8 GB); ends with what it holds and its size
+	@printf 'setup: %s packages of requirements-lock.txt + arc-repro (editable) in $(VENV): %s; %s on disk\n' \
+	  "$$($(PY) -m pip list --format=freeze --exclude-editable 2>/dev/null | wc -l)" \
+	  "$$($(PY) -c "from importlib.metadata import version as v; print(', '.join(p + ' ' + v(p) for p in ('torch', 'tensorflow', 'fastestimator', 'opencv-python-headless')))")" \
+	  "$$(du -sh $(VENV) | cut -f1)"
 
 $(STAMP): requirements-lock.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip>=24"
-	$(PY) -m pip install --quiet -r requirements-lock.txt
+	@echo "setup [1/4] virtual environment $(VENV) ($$($(PYTHON) --version))"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "setup [2/4] $$(grep -c '==' requirements-lock.txt) pinned packages of requirements-lock.txt, --no-deps (about 8 GB, minutes)"
+	$(PY) -m pip install --no-deps -r requirements-lock.txt
+	@echo "setup [3/4] one OpenCV ($(OPENCV_HEADLESS))"
+	@if $(PY) -m pip show opencv-python >/dev/null 2>&1; then \
+	  rm -rf $(VENV)/.opencv && $(PY) -m pip download --quiet --no-deps -d $(VENV)/.opencv "$(OPENCV_HEADLESS)" \
+	  && $(PY) -m pip uninstall --quiet -y opencv-python \
+	  && $(PY) -m pip install --quiet --no-deps --force-reinstall $(VENV)/.opencv/*.whl \
+	  && echo "  removed opencv-python, reinstalled $(OPENCV_HEADLESS)" \
+	  || echo "  WARNING: could not fetch $(OPENCV_HEADLESS); opencv-python left in place"; \
+	  rm -rf $(VENV)/.opencv; \
+	else echo "  only opencv-python-headless is installed"; fi
+	@echo "setup [4/4] this project, editable (pip install -e .)"
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+	@touch $(STAMP)
 
-lock: ## regenerate requirements-lock.txt from requirements.txt in a scratch venv
+lock: ## regenerate requirements-lock.txt: pip freeze --all of a scratch venv with requirements.txt, less opencv-python
 	rm -rf /tmp/arc-lock-venv && $(PYTHON) -m venv /tmp/arc-lock-venv
-	/tmp/arc-lock-venv/bin/pip install --quiet -r requirements.txt
-	(echo "# Exact versions installed by \`make setup\` (pip freeze of a verified .venv on Python 3.11)."; \
+	/tmp/arc-lock-venv/bin/pip install --quiet --upgrade pip
+	/tmp/arc-lock-venv/bin/pip install -r requirements.txt
+	(echo "# Exact versions \`make setup\` installs (pip install --no-deps -r requirements-lock.txt), Python 3.11."; \
+	 echo "# \`pip freeze --all\` of a venv with requirements.txt installed, less opencv-python (one OpenCV: the headless one)."; \
 	 echo "# Edit requirements.txt, then regenerate with: make lock"; \
-	 /tmp/arc-lock-venv/bin/pip freeze) > requirements-lock.txt
+	 /tmp/arc-lock-venv/bin/pip freeze --all | grep -v -i '^opencv-python==') > requirements-lock.txt.new
+	mv requirements-lock.txt.new requirements-lock.txt
+	@echo "lock: requirements-lock.txt holds $$(grep -c '==' requirements-lock.txt) pins"
 
-test: $(STAMP)
+help: ## this list (make <target> PROFILE=smoke|mini|paper ARGS="<Hydra overrides>")
+	@echo "make <target> [PROFILE=mini] [ARGS=...]; targets:"
+	@awk -F':.*## ' '/^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+test: $(STAMP) ## the test suite (installs .venv first on a fresh clone)
 	$(PY) -m pytest -q
 
 bench: $(STAMP) ## all benchmarks; one with e.g. `make bench BENCH=engine`
@@ -35,16 +63,22 @@ train: $(STAMP) ## one training run of a task (python -m core.single_run)
 	$(PY) -m core.single_run profile=$(PROFILE) $(ARGS)
 
 reproduce: $(STAMP) ## the whole pipeline on one profile; each stage skips what is done and resumes the rest
+	$(if $(filter paper,$(PROFILE)),$(MAKE) --no-print-directory check-data PROFILE=$(PROFILE) ARGS=)
 	$(MAKE) --no-print-directory datagen PROFILE=$(PROFILE) ARGS=
 	$(MAKE) --no-print-directory train_arc PROFILE=$(PROFILE) ARGS=
 	$(MAKE) --no-print-directory select PROFILE=$(PROFILE) ARGS=
 	$(MAKE) --no-print-directory benchmark PROFILE=$(PROFILE) ARGS=
 	$(MAKE) --no-print-directory figures PROFILE=$(PROFILE) ARGS=
 
-figures: $(STAMP) ## Tables 2-4 (markdown, * and # markers) and median-run curves from the benchmark
+figures: $(STAMP) ## Tables 2-4 (md/LaTeX/CSV, * and # markers), Figs 3-14, artifacts/<profile>/REPORT.md
 	$(PY) -m figures profile=$(PROFILE) $(ARGS)
 
-clean-artifacts:
+.PHONY: figures-from-logs
+figures-from-logs: $(STAMP) ## Tables 2-4 and Figs 3-6, 10-13 from the authors' FastEstimator logs (LOGS=DIR)
+	@test -n "$(LOGS)" || { echo "usage: make figures-from-logs LOGS=DIR (holding normal_comparison/, meta_comparison/)"; exit 2; }
+	$(PY) -m figures source=fe_logs logs_dir=$(abspath $(LOGS)) profile=$(PROFILE) $(ARGS)
+
+clean-artifacts: ## delete artifacts/$(PROFILE)
 	rm -rf artifacts/$(PROFILE)
 
 # ---- stage targets ----------------------------------------------------------------------------------
@@ -57,23 +91,23 @@ PLAN_PROFILE ?= paper
 .PHONY: datagen correct plan train_arc select range-test benchmark benchmark-table n-study metric-study
 
 datagen: $(STAMP) ## stages 1-2: the 12 Table-1 tasks (configs/experiment/datagen_table1.yaml), then correction
-	$(PY) -m datagen -m profile=$(PROFILE) $(ARGS)
+	$(PY) -m datagen -m profile=$(PROFILE) $(DATAGEN_SWEEP) $(ARGS)
 	$(PY) -m datagen.correct profile=$(PROFILE)
 
 correct: $(STAMP) ## ground-truth correction only (e.g. ARGS="rule=argmin last_point=drop")
 	$(PY) -m datagen.correct profile=$(PROFILE) $(ARGS)
 
-plan: $(STAMP) ## run count, epochs and GPU-hours of generating the paper-profile dataset
-	$(PY) -m datagen.plan profile=$(PLAN_PROFILE) $(ARGS)
+plan: $(STAMP) ## every stage and study: jobs, runs, epochs, steps, GPU-hours, SLURM commands (core.plan)
+	$(PY) -m core.plan profile=$(PLAN_FOR) $(ARGS)
 
 train_arc: $(STAMP) ## stage 3: pre-flight check, the ten candidates (a multirun), their metrics table
-	$(PY) -m arc_model profile=$(PROFILE) dry_run=true $(ARGS)
+	$(PY) -m arc_model profile=$(PROFILE) dry_run=true $(LOGIN_NODE) $(ARGS)
 	$(PY) -m arc_model -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
 	$(PY) -m arc_model.candidates profile=$(PROFILE) $(ARGS)
 
 select: $(STAMP) ## stage 4: proxy runs of every candidate (configs/experiment/proxy_selection.yaml), then the pick
 	$(PY) -m selection -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
-	$(PY) -m selection.pick profile=$(PROFILE) $(ARGS)
+	$(PY) -m selection.pick profile=$(PROFILE) $(LOGIN_NODE) $(ARGS)
 
 range-test: $(STAMP) ## LR range tests of the three benchmark tasks (SC's LRmax on mini and smoke)
 	$(PY) -m experiments.range_test -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
@@ -85,7 +119,7 @@ benchmark: range-test ## stage 5: Tables 2-4 and the extended baselines, then th
 	done
 	$(PY) -m experiments.table profile=$(PROFILE)
 
-benchmark-table: $(STAMP)
+benchmark-table: $(STAMP) ## only the per-task median tables of the benchmark runs done so far
 	$(PY) -m experiments.table profile=$(PROFILE)
 
 n-study: $(STAMP) ## ARC every n = 1..6 epochs on the CIFAR10 task (App. A.5)
@@ -95,3 +129,21 @@ n-study: $(STAMP) ## ARC every n = 1..6 epochs on the CIFAR10 task (App. A.5)
 metric-study: $(STAMP) ## best-by-metric models of candidates 1-5 on the CIFAR10 task (App. A.1)
 	$(PY) -m experiments.benchmark -m experiment=metric_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
 	$(PY) -m experiments.table profile=$(PROFILE) study=metric_study
+
+# ---- inputs, GPU timing, planning, SLURM (issue #9) -------------------------------------------------------------
+# `make check-data PROFILE=paper paths.data=/data paths.weights=/weights`: make variables named like the keys of
+# the paths group are passed on as overrides. `make plan` plans PROFILE when given, else PLAN_PROFILE (paper).
+PATH_OVERRIDES = $(foreach key,paths.root paths.data paths.weights,$(if $($(key)),$(key)=$($(key))))
+PLAN_FOR = $(if $(filter command line environment,$(origin PROFILE)),$(PROFILE),$(PLAN_PROFILE))
+# LAUNCHER=slurm: datagen sends one job per task and run (run_index over the profile's runs per task, from
+# core.plan), and the one-step commands that run on the submitting node (train_arc's pre-flight, selection's pick)
+# use its CPU; `make plan` prints every command.
+DATAGEN_SWEEP = $(if $(filter slurm,$(LAUNCHER)),$(HYDRA_LAUNCHER) 'run_index=range(0,$(shell $(PY) -m core.plan profile=$(PROFILE) --runs-per-task))')
+LOGIN_NODE = $(if $(filter slurm,$(LAUNCHER)),profile.device=cpu)
+.PHONY: check-data bench-gpu
+
+check-data: $(STAMP) ## every dataset, tokenizer and weight file the profile reads: path, size, found or MISSING
+	$(PY) -m core.check_data profile=$(PROFILE) $(PATH_OVERRIDES) $(ARGS)
+
+bench-gpu: $(STAMP) ## steps/s of the paper tasks on this GPU vs the authors' logged rates -> artifacts/bench/gpu.json
+	$(PY) -m bench gpu

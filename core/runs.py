@@ -12,6 +12,7 @@ with the `Resumable` methods: core.training.Run (`train_into`), arc_model's Cand
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -36,9 +37,13 @@ class Resumable(Protocol):
 
 
 def resume_into(out: Path, cfg: DictConfig, make_trainer: Callable[[], Resumable], epochs: int,
-                finish: Callable[[Resumable], dict], checkpoint_every: int = 1, keep_checkpoint: bool = False) -> dict:
+                finish: Callable[[Resumable], dict], checkpoint_every: int = 1, keep_checkpoint: bool = False,
+                checkpoint_seconds: float = 0.0) -> dict:
     """Train `make_trainer()` to `epochs` in `out` (resuming if possible); `finish(trainer)` writes the stage's
-    files and returns the result row, which becomes the DONE marker. Returns that row."""
+    files and returns the result row, which becomes the DONE marker. Returns that row.
+
+    A checkpoint is written every `checkpoint_every` epochs, but not sooner than `checkpoint_seconds` after the
+    previous one (or the start): a run of seconds then writes none, and a kill costs at most that much work."""
     if is_done(out):
         print(f"done already: {out}")
         return read_done(out)
@@ -50,19 +55,25 @@ def resume_into(out: Path, cfg: DictConfig, make_trainer: Callable[[], Resumable
         trainer.restore(checkpoint)
         print(f"resuming {out} at epoch {trainer.epoch}")
     trainer.open_log(out / "log.txt")
+    saved_at, unsaved = time.monotonic(), 0
     while trainer.epoch < epochs and not trainer.stopped:
-        trainer.train(min(checkpoint_every, epochs - trainer.epoch), total_epochs=epochs)
+        trainer.train(1, total_epochs=epochs)
+        unsaved += 1
+        if unsaved >= checkpoint_every and time.monotonic() - saved_at >= checkpoint_seconds:
+            trainer.save(checkpoint)
+            saved_at, unsaved = time.monotonic(), 0
+    if keep_checkpoint and unsaved:
         trainer.save(checkpoint)
     row = finish(trainer)
     mark_done(out, row)
     if not keep_checkpoint:
-        checkpoint.unlink()
+        checkpoint.unlink(missing_ok=True)
     return row
 
 
 def train_into(out: Path, cfg: DictConfig, make_run: Callable[[], Run], epochs: int, checkpoint_every: int = 1,
                row: dict | None = None, summarize: Callable[[Run], dict] | None = None,
-               keep_checkpoint: bool = False) -> dict:
+               keep_checkpoint: bool = False, checkpoint_seconds: float = 0.0) -> dict:
     """`resume_into` for a core.training.Run: also writes epochs.parquet and steps.parquet, and the row holds
     the best and final metric. `summarize(run)` adds stage-specific fields; `keep_checkpoint` keeps the final
     checkpoint (e.g. to continue or branch from it later)."""
@@ -80,7 +91,7 @@ def train_into(out: Path, cfg: DictConfig, make_run: Callable[[], Run], epochs: 
                 "best_metric": best, "best_epoch": best_epoch, "final_metric": final, "diverged": history.diverged,
                 "epochs": history.epochs, "wall_seconds": round(wall, 3), **(summarize(run) if summarize else {})}
 
-    return resume_into(out, cfg, make_run, epochs, finish, checkpoint_every, keep_checkpoint)
+    return resume_into(out, cfg, make_run, epochs, finish, checkpoint_every, keep_checkpoint, checkpoint_seconds)
 
 
 def finished_runs(root: str | Path, pattern: str = "*", columns: list[str] | None = None) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from multiprocessing.pool import AsyncResult
 
 import torch
 
-from core.instantiate import build
+from core.instantiate import build_task
 from core.optim import optimizer_factory, set_lr
 from core.training import Run
 
@@ -48,15 +48,9 @@ class JobResult:
     history: dict | None  # the run's full RunHistory state (only for jobs that save their state)
 
 
-_TASK_CACHE: dict[str, object] = {}
-
-
 def task_of(spec: str, device: str):
     """The task of `spec`, built once per worker process (building loads its data)."""
-    if (spec, device) not in _TASK_CACHE:
-        _TASK_CACHE.clear()
-        _TASK_CACHE[spec, device] = build(json.loads(spec), "datagen_task", device=device)
-    return _TASK_CACHE[spec, device]
+    return build_task(json.loads(spec), "datagen_task", device=device)
 
 
 def run_job(job: Job) -> JobResult:

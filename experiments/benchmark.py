@@ -31,7 +31,7 @@ from core.artifacts import config_digest, is_done, read_done
 from core.cli import stage
 from core.config import check_profile
 from core.errors import ConfigError, DataError
-from core.instantiate import build, constructor_node
+from core.instantiate import build, build_task, constructor_node
 from core.optim import optimizer_factory
 from core.runs import finished_runs, train_into
 from core.training import Run
@@ -136,9 +136,10 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
         print(f"skip: {skip}")
         return None
     task_cfg, size, epochs = cfg.bench_task, cfg.bench_task.size, epochs_of(cfg)
-    task = build(size.build, "bench_task.size.build", device=cfg.profile.device)
+    task = build_task(size.build, "bench_task.size.build", device=cfg.profile.device)
     key = OmegaConf.to_container(cfg, resolve=True)
-    for volatile in ("paths", "threads", "lr0", "lr0_column", "arc_candidate", "arc_model_file"):
+    for volatile in ("paths", "threads", "lr0", "lr0_column", "arc_candidate", "arc_model_file", "sizes",
+                     "checkpoint_every", "checkpoint_seconds"):  # where and how, not what: no part of the result
         key.pop(volatile, None)
     key["lr0"], key["schedule_kwargs"] = lr0, {k: v for k, v in kwargs.items() if k != "weights"}
     if weights is not None:
@@ -160,7 +161,8 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
         return Run(task, optimizer, lr0 if lr0 is not None else 1.0, schedule, cfg.seed,
                    max_steps_per_epoch=size.max_steps_per_epoch, log_steps=size.log_steps)
 
-    return train_into(out, cfg, make_run, epochs, cfg.checkpoint_every, row)
+    return train_into(out, cfg, make_run, epochs, cfg.checkpoint_every, row,
+                      checkpoint_seconds=cfg.checkpoint_seconds)
 
 
 def run_and_print(cfg: DictConfig) -> None:

@@ -46,7 +46,8 @@ class BenchTaskConfig:
 
 @dataclass
 class StageSize:
-    checkpoint_every: int = 1  # epochs between checkpoints = resume granularity
+    checkpoint_every: int = 1  # epochs between checkpoints = resume granularity ...
+    checkpoint_seconds: float = 0.0  # ... but no sooner than this after the last one (runs of seconds write none)
     sc_lr_max: str = "authors"  # SC's LRmax: authors (the schedule's lr_max) | from_range_test (experiments.range_test)
 
 
@@ -68,6 +69,7 @@ class BenchmarkConfig:
     arc_model_file: str = "arc"  # ... its final model (arc) or a best_<metric> model (docs/experiments.md §10.1)
     sizes: Dict[str, StageSize] = field(default_factory=dict)
     checkpoint_every: int = II("sizes.${profile.name}.checkpoint_every")
+    checkpoint_seconds: float = II("sizes.${profile.name}.checkpoint_seconds")
     sc_lr_max: str = II("sizes.${profile.name}.sc_lr_max")
 
 

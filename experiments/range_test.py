@@ -19,7 +19,7 @@ from core.config import check_profile
 from core.cli import stage
 from core.errors import ConfigError
 from core.history import RunHistory
-from core.instantiate import build
+from core.instantiate import build_task
 from core.optim import optimizer_factory
 from core.runs import train_into
 from core.schedules import LinearRamp
@@ -48,7 +48,7 @@ def range_test(cfg: DictConfig) -> dict:
     check_profile(cfg)
     out = range_test_dir(cfg)
     holdout = {"holdout_fraction": task_cfg.range_holdout_fraction} if task_cfg.range_holdout_fraction else {}
-    task = build(size.build, "bench_task.size.build", device=cfg.profile.device, **holdout)
+    task = build_task(size.build, "bench_task.size.build", device=cfg.profile.device, **holdout)
     ramp = LinearRamp(task_cfg.range_lr_max, size.range_ramp_steps)
 
     def make_run() -> Run:

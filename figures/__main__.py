@@ -31,7 +31,7 @@ from core.cli import stage
 from core.errors import ConfigError, DataError
 from core.results import study_rows
 from figures import plots
-from figures.cells import CellOptions, mean_ranks, place, task_cells, task_grid
+from figures.cells import CELL_COLUMNS, CellOptions, mean_ranks, place, task_cells, task_grid
 from figures.expected import expected_runs, unfinished_runs
 from figures.paper import BOX_FIGURE, CURVE_FIGURE, TABLE_NUMBER, paper_values
 from figures.render import paper_table, plot_curves, to_markdown
@@ -57,12 +57,14 @@ def render_study(cfg: DictConfig, rows: pd.DataFrame, out: Path, study: str, exp
             print(f"{plot_curves(rows, task, out / f'curves_{task}.png')}")
     atomic_write_text(out / "tables.md", "\n".join(sections))
     for task in tasks:
-        cells, warn, notes = task_cells(rows, task, opts, expected.get(task), unfinished, paper)
-        all_cells.append(cells)
-        warnings += warn
         grid = task_grid(rows[rows.task == task], opts.single_column, expected.get(task))
-        placed, _ = place(rows[rows.task == task], grid)
-        placed_rows.append(placed)
+        placed_rows.append(place(rows[rows.task == task], grid)[0])
+        cells, warn, notes = task_cells(rows, task, opts, expected.get(task), unfinished, paper)
+        warnings += warn
+        if cells.empty:
+            print(f"skip: {task}: no LR0 column to tabulate in the paper's layout")
+            continue
+        all_cells.append(cells)
         ours = markdown_table(cells, study) + ("\n" + "".join(f"- {n}\n" for n in notes) if notes else "")
         beside = side_by_side(cells) if paper is not None else ""
         if not beside and study == "benchmark" and task in TABLE_NUMBER:
@@ -73,7 +75,7 @@ def render_study(cfg: DictConfig, rows: pd.DataFrame, out: Path, study: str, exp
         tables.append((task, ours, beside))
     for line in warnings:
         print(f"warning: {line}")
-    cells = pd.concat(all_cells, ignore_index=True)
+    cells = pd.concat(all_cells, ignore_index=True) if all_cells else pd.DataFrame(columns=CELL_COLUMNS)
     rows_placed = pd.concat(placed_rows, ignore_index=True)
     ranks = mean_ranks(cells)
     header = ["# " + (f"Tables 2-4: {study}" if study in ("benchmark", "fe_logs") else f"Tables: {study}"), "",
@@ -173,8 +175,8 @@ def supplementary(cfg: DictConfig, bench: dict) -> list[tuple[str, Path]]:
              "make range-test")
     selection = Path(cfg.paths.selection)
     if (selection / "scores.csv").is_file():
-        winner = read_done(selection).get("winner") if is_done(selection) else None
-        paths = plots.proxy_scores(pd.read_csv(selection / "scores.csv"), winner, figures_dir / "fig08_proxy_scores",
+        done = read_done(selection) if is_done(selection) else None
+        paths = plots.proxy_scores(pd.read_csv(selection / "scores.csv"), done, figures_dir / "fig08_proxy_scores",
                                    formats, dpi)
         found += [("Fig. 8: proxy scores of the ARC candidates", paths[0])] if paths else []
         print("\n".join(map(str, paths)))

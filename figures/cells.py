@@ -146,8 +146,10 @@ def task_cells(rows: pd.DataFrame, task: str, opts: CellOptions, expected: dict[
             continue
         cells = "one column" if exp.lr0s is None else "LR0 " + ", ".join(f"{v:g}" for v in exp.lr0s)
         pending = [u["name"] for u in unfinished or [] if u["task"] == task and u["schedule"] == label]
-        warn.append(f"incomplete: {task} / {label}: no finished runs; {exp.source} asks for seeds "
-                    f"{_seed_list(exp.seeds)} at {cells}" + (f"; unfinished: {', '.join(pending)}" if pending else ""))
+        line = (f"no finished runs; {exp.source} asks for seeds {_seed_list(exp.seeds)} at {cells}"
+                + (f"; unfinished: {', '.join(pending)}" if pending else ""))
+        warn.append(f"incomplete: {task} / {label}: {line}")
+        notes.append(f"† {label}: {line}.")
     schedules = ordered(found_labels, opts.paper_rows)
     ref_label = opts.reference
     out = []

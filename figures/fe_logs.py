@@ -62,8 +62,13 @@ def parse_name(path: Path, meta: bool, schedules: dict) -> tuple[float | None, s
     return lr0, schedules[name], run
 
 
+def _scalar(value) -> float:
+    """FE 1.7's ValWithError (y_min, y, y_max) -> y; numbers as they are."""
+    return float(value[1]) if isinstance(value, tuple) else float(value)
+
+
 def _interval(values: dict, lo: int, hi: int) -> list:
-    return [v for s, v in sorted(values.items()) if lo < s <= hi]
+    return [_scalar(v) for s, v in sorted(values.items()) if lo < s <= hi]
 
 
 def epoch_frame(history: dict, metric: str, loss: str, lr0: float | None) -> pd.DataFrame:
@@ -78,15 +83,16 @@ def epoch_frame(history: dict, metric: str, loss: str, lr0: float | None) -> pd.
         in_epoch = _interval(train.get(loss, {}), previous, step)
         lr_steps = [s for s in sorted(lrs) if s <= step]
         if lr_steps:
-            lr = lrs[lr_steps[-1]]
+            lr = _scalar(lrs[lr_steps[-1]])
         elif lrs:  # BLR logs model_lr only on the Finish line: the LR never changed
-            lr = lrs[min(lrs)]
+            lr = _scalar(lrs[min(lrs)])
         else:
             lr = lr0 if lr0 is not None else math.nan
         seconds = _interval(train.get("epoch_time", {}), previous, step)
         rows.append({"epoch": int(epoch_of.get(step, i)), "steps": step - previous,
                      "train_loss_mean": sum(in_epoch) / len(in_epoch) if in_epoch else math.nan,
-                     "eval_loss": evals.get(loss, {}).get(step, math.nan), "eval_metric": evals[metric][step],
+                     "eval_loss": _scalar(evals.get(loss, {}).get(step, math.nan)),
+                     "eval_metric": _scalar(evals[metric][step]),
                      "lr": lr, "seconds": seconds[-1] if seconds else math.nan})
         previous = step
     return pd.DataFrame(rows, columns=["epoch", "steps", "train_loss_mean", "eval_loss", "eval_metric", "lr",

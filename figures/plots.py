@@ -153,7 +153,8 @@ def curves(rows: pd.DataFrame, task: str, grid: list[float], stem: Path, paper_r
         ref_lr0 = sc_lr0.iloc[0] if len(sc_lr0) else (grid[0] if grid else None)
         extra = [(s, None) for s in single] + ([("arc", ref_lr0)] if "arc" in fixed and ref_lr0 is not None else [])
         panels.append((" and ".join(display(s) for s in single) + " (own LR0)", extra))
-    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6.4), squeeze=False, sharex="col", layout="constrained")
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6.4), squeeze=False, sharex="col",
+                             layout="constrained")
     for col, (name, members) in enumerate(panels):
         top, bottom = axes[0][col], axes[1][col]
         lrs = []
@@ -209,7 +210,7 @@ def boxes(rows: pd.DataFrame, task: str, grid: list[float], stem: Path, paper_ro
                 colours.append(color(schedule))
         if not data:
             continue
-        parts = ax.boxplot(data, patch_artist=True, widths=0.6, medianprops={"color": "black"})
+        parts = ax.boxplot(data, patch_artist=True, widths=0.6, showfliers=False, medianprops={"color": "black"})
         for patch, colour in zip(parts["boxes"], colours):
             patch.set_facecolor(colour)
             patch.set_alpha(0.45)
@@ -372,41 +373,57 @@ def range_tests(range_dir: Path, stem: Path, sc_lr0: dict | None = None, formats
     return save(fig, stem, formats, dpi)
 
 
-def proxy_scores(scores: pd.DataFrame, winner: str | None, stem: Path, formats=("png", "pdf"),
+def selection_roles(scores: pd.DataFrame, done: dict | None) -> tuple[list[str], list[bool], list[bool]]:
+    """(label, is the selected one, is the published model) per row of scores.csv, whichever of its layouts:
+    `candidate` a directory name, or a candidate id beside `run` (the directory) and `published`."""
+    done = done or {}
+    labels, selected, published = [], [], []
+    for row in scores.to_dict("records"):
+        name, run = str(row.get("candidate")), row.get("run")
+        labels.append(f"c{name} {run}" if isinstance(run, str) and run != name and name.isdigit() else
+                      str(run) if isinstance(run, str) else name)
+        pub = bool(row.get("published")) if not pd.isna(row.get("published", math.nan)) else False
+        published.append(pub or "published" in name.lower())
+        winner = done.get("winner")
+        selected.append(winner is not None and winner in (name, run)
+                        or ("candidate" in done and str(done["candidate"]) == name and winner is None))
+    return labels, selected, published
+
+
+def proxy_scores(scores: pd.DataFrame, done: dict | None, stem: Path, formats=("png", "pdf"),
                  dpi: int = 110) -> list[Path]:
-    """Fig 8: each ARC candidate's proxy score (mean best eval accuracy), its per-LR0 means, the winner and the
-    published model's row."""
-    if scores.empty:
+    """Fig 8: each ARC candidate's proxy score (mean best eval accuracy), its per-LR0 means, the selected
+    candidate and the published model's row."""
+    if scores.empty or "score" not in scores:
         return []
     scores = scores.sort_values("score", ascending=True, ignore_index=True)
+    labels, selected, published = selection_roles(scores, done)
     per_lr = {}
     for column in scores.columns:
         match = re.match(r"best_lr(.+)_r\d+$", column)
         if match:
             per_lr.setdefault(match.group(1), []).append(column)
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(scores) + 1.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8.5, 0.42 * len(scores) + 2.4), layout="constrained")
     y = np.arange(len(scores))
-    colours = []
-    for name in scores.candidate:
-        colours.append("#e377c2" if "published" in str(name) else "#d62728" if name == winner else "#9ecae1")
+    colours = ["#e377c2" if p else "#d62728" if s else "#9ecae1" for s, p in zip(selected, published)]
     ax.barh(y, scores.score * 100, color=colours, label="score: mean over LR0s and repeats")
     markers = iter("osD^v<>")
     for lr, columns in per_lr.items():
-        ax.scatter(scores[columns].mean(axis=1) * 100, y, marker=next(markers, "o"), color="black", s=18,
-                   zorder=3, label=f"mean at LR0 {lr}")
-    labels = [f"{n}  (selected)" if n == winner else f"{n}  (published)" if "published" in str(n) else str(n)
-              for n in scores.candidate]
+        ax.scatter(scores[columns].mean(axis=1) * 100, y, marker=next(markers, "o"), facecolor="white",
+                   edgecolor="black", s=24, zorder=3, label=f"mean at LR0 {lr}")
+    labels = [f"{n}  (selected)" if s else f"{n}  (published)" if p else n
+              for n, s, p in zip(labels, selected, published)]
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("best eval accuracy on the proxy task (%)")
-    ax.set_title("Proxy-task score of each ARC candidate (red: selected; pink: published model)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Proxy-task score of each ARC candidate\n(red: the selected one; pink: the published model)")
+    fig.legend(fontsize=8, loc="outside lower center", ncol=2)
     ax.grid(axis="x", alpha=0.3)
     return save(fig, stem, formats, dpi)
 
 
 def _grouped_boxes(ax, groups: list[tuple[str, list[float]]], colours):
     data = [g[1] for g in groups]
-    parts = ax.boxplot(data, patch_artist=True, widths=0.6, medianprops={"color": "black"})
+    parts = ax.boxplot(data, patch_artist=True, widths=0.6, showfliers=False, medianprops={"color": "black"})
     for patch, colour in zip(parts["boxes"], colours):
         patch.set_facecolor(colour)
         patch.set_alpha(0.5)

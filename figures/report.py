@@ -13,7 +13,6 @@ wording against the paper's own numbers.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -268,23 +267,21 @@ def write_report(path: Path, title: str, intro: list[str], cells: pd.DataFrame, 
 
 
 def selection_markdown(selection_dir: Path) -> str | None:
-    """The proxy selection's scores.csv as a table, with the winner; None when there is none."""
+    """The proxy selection's scores.csv as a table, with the selected candidate; None when there is none."""
     scores_path = selection_dir / "scores.csv"
     if not scores_path.is_file():
         return None
     from core.artifacts import is_done, read_done
+    from figures.plots import selection_roles
 
-    scores = pd.read_csv(scores_path)
-    winner = read_done(selection_dir).get("winner") if is_done(selection_dir) else None
-    lines = [f"Selected ARC: **{winner}** (the best proxy score; ties go to the first name)." if winner else
+    scores = pd.read_csv(scores_path).sort_values("score", ascending=False, ignore_index=True)
+    done = read_done(selection_dir) if is_done(selection_dir) else {}
+    labels, selected, published = selection_roles(scores, done)
+    winner = [n for n, s in zip(labels, selected) if s]
+    lines = [f"Selected ARC: **{winner[0]}** (the best proxy score; the stage's tie rule)." if winner else
              "No winner recorded (selection not finished).", "",
              "| candidate | score (mean best eval accuracy) | runs |", "|---|---|---|"]
-    for r in scores.sort_values("score", ascending=False).itertuples():
-        mark = " (selected)" if r.candidate == winner else " (published)" if "published" in str(r.candidate) else ""
-        runs = getattr(r, "runs", "")
-        lines.append(f"| {r.candidate}{mark} | {100 * r.score:.2f}% | {runs} |")
+    for name, s, p, r in zip(labels, selected, published, scores.to_dict("records")):
+        mark = " (selected)" if s else " (published)" if p else ""
+        lines.append(f"| {name}{mark} | {100 * r['score']:.2f}% | {r.get('runs', '')} |")
     return "\n".join(lines)
-
-
-def nan_or(value, fallback=""):
-    return fallback if value is None or (isinstance(value, float) and math.isnan(value)) else value

@@ -34,7 +34,7 @@ def cell_text(cell: pd.Series, latex: bool = False) -> str:
 
 
 def title(task: str, metric: str, study: str = "benchmark") -> str:
-    number = TABLE_NUMBER.get(task) if study == "benchmark" else None
+    number = TABLE_NUMBER.get(task) if study in ("benchmark", "fe_logs") else None
     head = f"Table {number}: " if number else ""
     return f"{head}{task}, median over runs of each run's best {metric_unit(metric)}"
 

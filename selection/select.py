@@ -25,7 +25,7 @@ from arc_model.controller import ARCSchedule
 from core.artifacts import atomic_write, mark_done
 from core.config import check_profile
 from core.errors import ConfigError, DataError
-from core.instantiate import build
+from core.instantiate import build_task
 from core.runs import finished_runs, train_into
 from core.training import Run
 
@@ -95,7 +95,7 @@ def score_run(cfg: DictConfig) -> dict | None:
     name, weights = found
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    task = build(cfg.task, "task", device=cfg.profile.device)
+    task = build_task(cfg.task, "task", device=cfg.profile.device)
     out = Path(cfg.paths.selection) / "runs" / name / f"lr{cfg.lr0:g}-r{cfg.repeat}"
 
     def make_run() -> Run:

@@ -1,0 +1,47 @@
+"""Grid overhead (issue #10): what a benchmark grid costs beyond its runs' own training.
+
+Runs a slice of Table 2's mini grid (2 schedules x 3 LR0 x 5 seeds = 30 runs of the mini CIFAR10 stand-in) as
+the user does, `python -m experiments.benchmark -m ... hydra/launcher=local` (2 joblib workers), in a scratch
+artifacts root, and reports
+
+    grid_overhead_ratio = grid wall time x workers / sum of the runs' own training time
+
+(each run's training time is its DONE row's wall_seconds: the epochs' train + eval time). Everything else is
+overhead: process and worker start-up, config composition, task building, checkpoints, logs and Parquet files.
+Target <= 1.3. Both terms are measured in the same run, so machine load hits both.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from core.results import study_rows
+
+REPO = Path(__file__).resolve().parents[1]
+WORKERS = 2  # configs/hydra/launcher/local.yaml n_jobs
+GRID = ["schedule=constant,cd", "lr0=0.01,0.001,0.0001", "seed=0,1,2,3,4"]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as root:
+        env = {**os.environ, "ARC_REPRO_ROOT": root}
+        command = [sys.executable, "-m", "experiments.benchmark", "-m", "experiment=table2_cifar10", "profile=mini",
+                   "hydra/launcher=local", *GRID]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            sys.exit(f"error: grid failed: {done.stderr[-2000:]}")
+        rows = study_rows(Path(root) / "artifacts" / "mini" / "benchmark")
+    training = float(rows.wall_seconds.sum())
+    print(f"grid_runs={len(rows)} grid_wall_seconds={wall:.1f} grid_training_seconds={training:.1f} "
+          f"workers={WORKERS}")
+    print(f"grid_overhead_ratio={wall * WORKERS / training:.3f}")
+
+
+if __name__ == "__main__":
+    main()
