@@ -21,13 +21,14 @@ VARIANTS = ("frequency", "arc_candidate", "arc_model_file")  # settings a study 
 def study_rows(benchmark_dir: str | Path, study: str = "benchmark") -> pd.DataFrame:
     """One row per finished run of `study` (${paths.benchmark}/<study>/<task>/<run>/), with `run_dir`.
 
-    Where a study sweeps a setting within one schedule (the n-study's frequency, the metric study's models),
-    the schedule label names it, e.g. `arc n=2`, so that each variant is its own table row."""
+    Where a study sweeps a setting within one schedule (the n-study's frequency, the metric study's model file),
+    the schedule label names it, e.g. `arc n=2`, so that each variant is its own table row. The ARC candidate
+    (`arc_candidate`) is not named: like the seed, it is a repeat that a cell pools (paper A.1, A.5)."""
     extra = [c for c in VARIANTS if c not in COLUMNS]
     rows = finished_runs(Path(benchmark_dir) / study, "*/*", COLUMNS + extra)
     labels = rows.schedule.astype(object).copy()
     for schedule, group in rows.groupby("schedule"):
-        for column, prefix in (("frequency", "n="), ("arc_candidate", "c"), ("arc_model_file", "")):
+        for column, prefix in (("frequency", "n="), ("arc_model_file", "")):
             values = group[column].dropna()
             if values.nunique() > 1 or (column != "frequency" and len(values)):
                 text = [f"{prefix}{int(v) if isinstance(v, float) else v}" for v in group[column]]

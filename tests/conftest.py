@@ -9,10 +9,25 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The authors' published ARC weights (FastEstimator's arc.h5): $ARC_PUBLISHED_WEIGHTS, else ../shared/reference/
+# beside the repository. Tests that need the file skip, naming this path, when it is missing.
+PUBLISHED_ARC = Path(os.environ.get("ARC_PUBLISHED_WEIGHTS") or REPO.parent / "shared" / "reference" / "arc.h5")
+needs_published_arc = pytest.mark.skipif(
+    not PUBLISHED_ARC.is_file(),
+    reason=f"published ARC weights not found at {PUBLISHED_ARC} (set ARC_PUBLISHED_WEIGHTS)")
+
 
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def published_arc() -> Path:
+    """The published arc.h5; the test skips, naming the path looked at, when it is missing."""
+    if not PUBLISHED_ARC.is_file():
+        pytest.skip(f"published ARC weights not found at {PUBLISHED_ARC} (set ARC_PUBLISHED_WEIGHTS)")
+    return PUBLISHED_ARC
 
 
 def run_module(module: str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):

@@ -1,8 +1,9 @@
-"""arc_model without TensorFlow: preprocessing math (SPEC §3), schedule of calls (§5.1-5.2), network and
+"""arc_model without TensorFlow: preprocessing math (docs/experiments.md §3), schedule of calls (§5.1-5.2), network and
 weight files (§4.1), hybrid loss (§4.2), metrics (§10.1), data and the candidate trainer."""
 from __future__ import annotations
 
 import math
+import pickle
 
 import h5py
 import numpy as np
@@ -11,17 +12,18 @@ import pytest
 import torch
 
 from arc_model.controller import ARCController, ARCSchedule, history_cycles, is_decision_epoch
-from arc_model.data import build_inputs, holdout_split, points_from_offline_dict
+from arc_model.data import build_inputs, holdout_split, load_points
 from arc_model.loss import hybrid_loss
 from arc_model.metrics import weighted_accuracy
 from arc_model.network import PARAMETERS, ARCNet, count_trainable
 from arc_model.preprocess import (lr_channel, merge_cycles, offline_input, online_input, train_loss_channel,
                                   val_loss_channel)
 from arc_model.synthetic import synthetic_points
-from arc_model.trainer import CandidateTrainer
+from arc_model.candidate_trainer import CandidateTrainer
 from arc_model.weights import load_keras_h5, save_keras_h5
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError, UserError
 from core.history import RunHistory
+from core.offline_pickle import from_offline_layout
 from core.points import validate_points
 from core.tasks.digits import DigitsCNN
 from core.training import Run
@@ -36,14 +38,14 @@ def weights(tmp_path_factory):
     return path
 
 
-# ---- preprocessing (SPEC §3) -------------------------------------------------------------------
+# ---- preprocessing (docs/experiments.md §3) -------------------------------------------------------------------
 def test_val_channel_is_zscored_nearest_resized_and_zero_padded():
     channel = val_loss_channel([3.0, 1.0, 2.0], cycles=1)
     assert channel.shape == (300,) and np.all(channel[:200] == 0)
     z = (np.array([3.0, 1.0, 2.0]) - 2.0) / np.std([3.0, 1.0, 2.0])
     runs = [34, 33, 33]  # cv2 INTER_NEAREST 3 -> 100: floor(i * 3 / 100)
     assert np.allclose(channel[200:], np.repeat(z, runs), atol=1e-6)
-    assert np.all(val_loss_channel([], cycles=0) == 0)  # no eval data: zeros (SPEC §5.3)
+    assert np.all(val_loss_channel([], cycles=0) == 0)  # no eval data: zeros (docs/experiments.md §5.3)
     assert np.all(val_loss_channel([0.5] * 6, cycles=2) == 0)  # constant input: z-score floored std
 
 
@@ -80,7 +82,7 @@ def test_merge_cycles_counts_unseen_and_keeps_fe_zero_lr_quirk():
     assert merge_cycles([None, 0.0, 0.1]) == ([0.1], 2)  # `elif item:` drops an LR of exactly 0.0
 
 
-# ---- when and from what the controller decides (SPEC §5.1-5.2) ----------------------------------
+# ---- when and from what the controller decides (docs/experiments.md §5.1-5.2) ----------------------------------
 def test_decision_epochs_match_the_logged_call_counts():
     assert [e for e in range(1, 31) if is_decision_epoch(e, 3)] == [4, 7, 10, 13, 16, 19, 22, 25, 28]
     assert sum(is_decision_epoch(e, 3) for e in range(1, 99)) == 32  # PTB: 98 epochs
@@ -160,7 +162,7 @@ def test_bad_weights_and_settings_fail_before_training(tmp_path, weights):
         ARCSchedule(str(weights), preprocessing="nearest")
 
 
-# ---- network and weight files (SPEC §4.1) -------------------------------------------------------
+# ---- network and weight files (docs/experiments.md §4.1) -------------------------------------------------------
 def test_network_has_keras_parameter_count_and_h5_round_trip_is_exact(tmp_path):
     torch.manual_seed(3)
     model = ARCNet()
@@ -191,7 +193,7 @@ def test_h5_with_wrong_shapes_is_rejected_naming_the_file(tmp_path):
         load_keras_h5(tmp_path / "arc.h5")
 
 
-# ---- hybrid loss (SPEC §4.2) and metrics (SPEC §10.1) --------------------------------------------
+# ---- hybrid loss (docs/experiments.md §4.2) and metrics (docs/experiments.md §10.1) --------------------------------------------
 def test_hybrid_loss_is_half_ce_half_raise_vs_decrease_bce():
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0], [-1.0, 0.0, 1.0]])
     labels = torch.tensor([0, 1, 2])
@@ -212,14 +214,21 @@ def test_weighted_accuracy_uses_the_table5_reward_penalty_matrix():
 
 
 # ---- data, synthetic fixture, trainer ------------------------------------------------------------
-def test_offline_pickle_layout_reads_through_one_function():
+def test_offline_pickle_layout_reads_through_one_function(tmp_path):
     data = {"train_loss": [np.ones(100), np.arange(200.0)], "val_loss": [np.ones(3), np.arange(4.0)],
             "train_lr": [np.array([1e-3]), np.array([1e-3, 2e-3])], "label": [0, 2]}
-    points = points_from_offline_dict(data)
+    points = from_offline_layout(data, "offline_data.pkl")
     inputs, labels = build_inputs(points)
     assert inputs.shape == (2, 300, 3) and labels.tolist() == [0, 2]
     with pytest.raises(DataError, match="keys"):
-        points_from_offline_dict({"train_loss": []})
+        from_offline_layout({"train_loss": []}, "offline_data.pkl")
+    # arc_model reads the authors' pickle through the same function, and only with the trust_pickle opt-in
+    pkl = tmp_path / "offline_data.pkl"
+    pkl.write_bytes(pickle.dumps(data))
+    with pytest.raises(UserError, match="trust_pickle"):
+        load_points(pkl)
+    loaded = load_points(pkl, trust_pickle=True)
+    assert np.array_equal(build_inputs(loaded)[0], inputs) and loaded.label.tolist() == [0, 2]
 
 
 def test_synthetic_points_follow_the_points_format_and_split_is_disjoint():
@@ -234,18 +243,19 @@ def test_synthetic_points_follow_the_points_format_and_split_is_disjoint():
     assert not set(points.run_id.iloc[train]) & set(points.run_id.iloc[held])
 
 
-def test_candidate_training_resumes_bit_exactly():
+def test_candidate_training_resumes_bit_exactly(tmp_path):
     inputs, labels = build_inputs(synthetic_points(80, seed=2))
     train_idx, held_idx = np.arange(60), np.arange(60, 80)
     straight = CandidateTrainer(inputs, labels, train_idx, held_idx, seed=5, batch_size=32)
-    straight.train_epoch()
-    straight.train_epoch()
+    straight.train(2)
     first = CandidateTrainer(inputs, labels, train_idx, held_idx, seed=5, batch_size=32)
-    first.train_epoch()
-    state = first.state_dict()
+    first.train(1)
+    first.save(tmp_path / "checkpoint.pt")
+    torch.manual_seed(12345)  # disturb the global RNG between save and restore
     resumed = CandidateTrainer(inputs, labels, train_idx, held_idx, seed=99, batch_size=32)
-    resumed.load_state_dict(state)
-    resumed.train_epoch()
+    resumed.restore(tmp_path / "checkpoint.pt")
+    assert resumed.epoch == 1
+    resumed.train(1)
     assert all(torch.equal(a, b) for a, b in zip(straight.model.state_dict().values(),
                                                  resumed.model.state_dict().values()))
     assert pd.DataFrame(straight.rows).equals(pd.DataFrame(resumed.rows))

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
-from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -27,10 +25,7 @@ from arc_model.preprocess import online_input  # noqa: E402
 from arc_model.weights import load_keras_h5, save_keras_h5  # noqa: E402
 from core.history import RunHistory  # noqa: E402
 
-DEFAULT_PUBLISHED = Path(__file__).resolve().parents[2] / "shared/reference/arc.h5"
-PUBLISHED = Path(os.environ.get("ARC_PUBLISHED_WEIGHTS", DEFAULT_PUBLISHED))
-needs_published = pytest.mark.skipif(
-    not PUBLISHED.is_file(), reason=f"published ARC weights not found at {PUBLISHED} (set ARC_PUBLISHED_WEIGHTS)")
+from conftest import PUBLISHED_ARC as PUBLISHED, needs_published_arc as needs_published  # noqa: E402
 MULTIPLIERS = (1.618, 1.0, 0.618)
 
 

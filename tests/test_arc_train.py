@@ -10,14 +10,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-import arc_model.train
+import arc_model.stage
 from arc_model.synthetic import synthetic_points
 from arc_model.weights import load_keras_h5
 from core.felog import parse_log
 from conftest import REPO, run_module
 
 
-SYNTHETIC = ("budgets.smoke.synthetic_points=256",)  # SYNTHETIC points, so these tests need no datagen output
+SYNTHETIC = ("sizes.smoke.synthetic_points=256",)  # SYNTHETIC points, so these tests need no datagen output
 
 
 def smoke_cfg(root: Path, *overrides: str):
@@ -26,14 +26,15 @@ def smoke_cfg(root: Path, *overrides: str):
 
 
 def test_multirun_trains_candidates_and_tabulates_their_metrics(tmp_path):
-    result = run_module("arc_model", "--multirun", "profile=smoke", "seed=1,2", *SYNTHETIC, cwd=tmp_path)
+    result = run_module("arc_model", "--multirun", "profile=smoke", "candidate=1,2", *SYNTHETIC, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    runs = sorted((tmp_path / "artifacts/smoke/train_arc").glob("synthetic256-repo-s*"))
-    assert [r.name.split("-")[2] for r in runs] == ["s1", "s2"]
-    for run in runs:
+    runs = sorted((tmp_path / "artifacts/smoke/candidates").glob("synthetic256-repo-c*"))
+    assert [r.name.split("-")[2] for r in runs] == ["c1", "c2"]
+    for candidate, run in zip((1, 2), runs):
         expected = {"config.yaml", "log.txt", "epochs.parquet", "arc.h5", "best_mcc.h5", "DONE"}
         assert expected <= {p.name for p in run.iterdir()}
         summary = json.loads((run / "DONE").read_text())
+        assert summary["candidate"] == candidate and "seed" not in summary
         assert summary["held_out_points"] == 77 and summary["epochs"] == 2
         assert set(summary["final"]) >= {"accuracy", "mcc", "val_loss", "calibration_error", "weighted_accuracy"}
         load_keras_h5(run / "arc.h5")
@@ -41,21 +42,22 @@ def test_multirun_trains_candidates_and_tabulates_their_metrics(tmp_path):
         assert sorted(evals["weighted_accuracy"]) == [2, 4]  # 179 train points / 128 = 2 steps per epoch
     table = run_module("arc_model.candidates", "profile=smoke", *SYNTHETIC, cwd=tmp_path)
     assert table.returncode == 0, table.stderr
-    frame = pd.read_csv(tmp_path / "artifacts/smoke/train_arc/candidates.csv")
-    assert frame.seed.tolist() == [1, 2] and frame.accuracy.between(0, 1).all()
-    again = run_module("arc_model", "profile=smoke", "seed=1", *SYNTHETIC, cwd=tmp_path)
+    frame = pd.read_csv(tmp_path / "artifacts/smoke/candidates/candidates.csv")
+    assert frame.candidate.tolist() == [1, 2] and frame.accuracy.between(0, 1).all()
+    assert frame.run.tolist() == [r.name for r in runs]
+    again = run_module("arc_model", "profile=smoke", "candidate=1", *SYNTHETIC, cwd=tmp_path)
     assert again.returncode == 0 and "done already" in again.stdout
 
 
 def test_reads_a_datagen_points_file_and_resumes_after_a_kill(tmp_path, monkeypatch, capsys):
     data = tmp_path / "dataset.parquet"
     synthetic_points(120, seed=3).to_parquet(data)  # what datagen writes (core.points)
-    overrides = ["data.synthetic_points=0", f"data.path={data}", "budgets.smoke.epochs=3", "checkpoint_every=1"]
-    straight = arc_model.train.train_candidate(smoke_cfg(tmp_path / "straight", *overrides))
+    overrides = ["data.synthetic_points=0", f"data.path={data}", "sizes.smoke.epochs=3", "checkpoint_every=1"]
+    straight = arc_model.stage.train_candidate(smoke_cfg(tmp_path / "straight", *overrides))
     cfg = smoke_cfg(tmp_path, *overrides)
 
     calls = {"n": 0}
-    original = arc_model.train.CandidateTrainer.train_epoch
+    original = arc_model.stage.CandidateTrainer.train_epoch
 
     def killed_after_epoch_3_before_its_checkpoint(self, *args, **kwargs):
         row = original(self, *args, **kwargs)  # epoch 3's log lines are written past the checkpoint ...
@@ -64,11 +66,11 @@ def test_reads_a_datagen_points_file_and_resumes_after_a_kill(tmp_path, monkeypa
             raise KeyboardInterrupt  # ... so the resume must cut them off
         return row
 
-    monkeypatch.setattr(arc_model.train.CandidateTrainer, "train_epoch", killed_after_epoch_3_before_its_checkpoint)
+    monkeypatch.setattr(arc_model.stage.CandidateTrainer, "train_epoch", killed_after_epoch_3_before_its_checkpoint)
     with pytest.raises(KeyboardInterrupt):
-        arc_model.train.train_candidate(cfg)
-    monkeypatch.setattr(arc_model.train.CandidateTrainer, "train_epoch", original)
-    resumed = arc_model.train.train_candidate(cfg)
+        arc_model.stage.train_candidate(cfg)
+    monkeypatch.setattr(arc_model.stage.CandidateTrainer, "train_epoch", original)
+    resumed = arc_model.stage.train_candidate(cfg)
     assert "at epoch 2" in capsys.readouterr().out
 
     assert resumed.name == straight.name  # same data content and config -> same run directory name
@@ -83,7 +85,7 @@ def test_missing_dataset_and_bad_config_fail_with_one_line_before_writing(tmp_pa
     missing = run_module("arc_model", "profile=mini", cwd=tmp_path)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1].startswith("error: data.path: ARC dataset not found: ")
-    assert str(tmp_path / "artifacts/mini/correct/dataset.parquet") in missing.stderr
+    assert str(tmp_path / "artifacts/mini/dataset/dataset.parquet") in missing.stderr
     assert not (tmp_path / "artifacts").exists()
     bad = run_module("arc_model", "profile=smoke", "preprocessing=bilinear", *SYNTHETIC, cwd=tmp_path)
     assert bad.returncode == 2 and "preprocessing" in bad.stderr.strip().splitlines()[-1]

@@ -47,7 +47,7 @@ def test_train_targets_build(profile):
     task = build(cfg.task.build, "task.build")
     schedule = build({k: v for k, v in cfg.schedule.items() if k != "name"}, "schedule")
     assert hasattr(task, "build_model") and hasattr(schedule, "on_epoch_begin")
-    assert cfg.epochs == cfg.budgets[profile].epochs
+    assert cfg.epochs == cfg.sizes[profile].epochs
 
 
 @pytest.mark.parametrize("override", ["optimizer.lrr=0.1", "epochz=3", "profile.nme=x", "optimizer.lr=fast"])
@@ -81,8 +81,27 @@ def test_slurm_launcher_makes_a_valid_sbatch_script(tmp_path, monkeypatch):
     params["name"] = "train"
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
-    script = executor._executor._make_submission_file_text("python -m core.train", "uid")
+    script = executor._executor._make_submission_file_text("python -m core.single_run", "uid")
     assert "#SBATCH --partition=gpu" in script
     assert "#SBATCH --gpus-per-node=1" in script
     assert "#SBATCH --mail-type=END" in script
     assert "--cpu-bind=none" in script.split("srun", 1)[1]
+
+
+# ---- benchmark studies (configs/experiment/) ---------------------------------------------------------
+@pytest.mark.parametrize("experiment, task", [("table2_cifar10", "cifar10"), ("table3_mscoco", "mscoco"),
+                                              ("table4_ptb", "ptb")])
+def test_paper_table_study_sweeps_the_seven_rows_at_the_tasks_lr0s(experiment, task):
+    cfg = compose_cfg("benchmark", [f"experiment={experiment}"], hydra=True)
+    params = cfg.hydra.sweeper.params
+    # the paper's seven rows, then the published ARC beside ours (it skips unless paths.published_arc is set)
+    assert params.schedule.split(",") == ["constant", "cd", "ccd", "ed", "sc", "sls", "arc", "arc_published"]
+    assert cfg.bench_task.name == task
+    assert [float(v) for v in str(params.lr0).split(",")] == list(cfg.bench_task.lr0s)
+
+
+def test_no_config_uses_oc_select():
+    """A key a config needs is declared (schema or `???`), never looked up with a silent fallback."""
+    offenders = [str(p.relative_to(CONFIGS)) for p in sorted(CONFIGS.rglob("*")) if p.is_file()
+                 and "oc.select" in p.read_text(errors="replace")]
+    assert offenders == []

@@ -1,4 +1,4 @@
-"""Exchange with the authors' offline_data.pkl layout (SPEC §2): export resizes to 100k, import is opt-in."""
+"""Exchange with the authors' offline_data.pkl layout (docs/experiments.md §2): export resizes to 100k, import is opt-in."""
 from __future__ import annotations
 
 import pickle
@@ -15,7 +15,7 @@ from datagen.pickle_io import export_pickle, import_pickle, main
 def points(path):
     rows = []
     for i, k in enumerate((1, 2, 3)):
-        rows.append({"task": "t", "run_id": "t-r0", "point": i, "seed": 1, "optimizer": "adam", "n": 2, "lr0": 1e-3,
+        rows.append({"task": "t", "run_id": "t-r0", "point": i, "seed": 1, "optimizer": "adam", "frequency": 2, "lr0": 1e-3,
                      "cycles": k, "train_loss": list(np.linspace(2, 1, 7 * k)), "val_loss": [1.5] * (2 * k),
                      "train_lr": [1e-3 * 1.618 ** j for j in range(k)], "branch_loss": [0.3, 0.2, 0.1],
                      "chosen": 1, "replicate_loss": 0.25, "label_raw": 2, "label": 1})
@@ -27,7 +27,7 @@ def test_export_then_import_round_trip(tmp_path):
     export_pickle(points(tmp_path / "p.parquet"), tmp_path / "offline_data.pkl")
     data = pickle.loads((tmp_path / "offline_data.pkl").read_bytes())
     assert sorted(data) == ["label", "train_loss", "train_lr", "val_loss"]
-    assert [len(t) for t in data["train_loss"]] == [100, 200, 300]  # resized to 100k (SPEC §2)
+    assert [len(t) for t in data["train_loss"]] == [100, 200, 300]  # resized to 100k (docs/experiments.md §2)
     assert [len(v) for v in data["val_loss"]] == [2, 4, 6] and [len(v) for v in data["train_lr"]] == [1, 2, 3]
     assert data["label"] == [1, 1, 1]  # the corrected label
     assert data["train_loss"][0][0] == pytest.approx(2.0) and data["train_loss"][0][-1] == pytest.approx(1.0)

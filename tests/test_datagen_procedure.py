@@ -1,4 +1,4 @@
-"""Data-generation math (SPEC §2, §2.1): ranking, the continue choice, features, draws and label correction."""
+"""Data-generation math (docs/experiments.md §2, §2.1): ranking, the continue choice, features, draws and label correction."""
 from __future__ import annotations
 
 import math
@@ -9,8 +9,9 @@ import pytest
 
 from core.errors import ConfigError
 from core.history import RunHistory
-from datagen.correct import correct_points, corrected_label, label_report
-from datagen.procedure import choose_next, draw_run, order, point_features
+from core.points import corrected_label, order
+from datagen.correct import correct_points, label_report
+from datagen.procedure import choose_next, draw_run, point_features
 
 INF, NAN = math.inf, math.nan
 
@@ -35,7 +36,7 @@ def test_draws_are_reproducible_and_in_range():
     assert plans[5] == draw_run("t", 1, 5, 0, ["adam", "sgd", "rmsprop"], (1e-5, 1e-3), (1, 10))
     lrs = np.log10([p.lr0 for p in plans])
     assert lrs.min() >= -5 and lrs.max() <= -3 and abs(lrs.mean() + 4) < 0.15  # log-uniform
-    assert {p.n for p in plans} == set(range(1, 11))
+    assert {p.frequency for p in plans} == set(range(1, 11))
     assert {p.optimizer for p in plans} == {"adam", "sgd", "rmsprop"}
     assert len({p.run_seed for p in plans}) == 300
 

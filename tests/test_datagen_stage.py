@@ -14,7 +14,7 @@ import pandas as pd
 from core.points import read_points
 from conftest import REPO, run_module
 
-KILL_ARGS = ["profile=smoke", "datagen_task=svhn_vgg19bn", "runs=2", "cycles=3", "parallel_runs=1"]
+KILL_ARGS = ["profile=smoke", "datagen_task=svhn_vgg19bn", "runs=2", "points_per_run=3", "parallel_runs=1"]
 
 
 def artifacts(root: Path) -> Path:
@@ -31,10 +31,11 @@ def test_generate_correct_and_rerun(tmp_path):
     assert gen.returncode == 0, gen.stderr[-2000:]
     fixed = run_module("datagen.correct", "profile=smoke", cwd=tmp_path)
     assert fixed.returncode == 0, fixed.stderr[-2000:]
-    points = read_points(artifacts(tmp_path) / "correct" / "dataset.parquet")
+    points = read_points(artifacts(tmp_path) / "dataset" / "dataset.parquet")
     assert sorted(points.task.unique()) == ["imdb_lstm", "svhn_vgg16_ecc"] and len(points) == 6
+    assert (points.frequency == 1).all() and "n" not in points.columns  # smoke: frequency_min = max = 1
     assert points.chosen.tolist().count(-1) == 2  # one last point per run, kept by default
-    assert "changed" in (artifacts(tmp_path) / "correct" / "report.txt").read_text()
+    assert "changed" in (artifacts(tmp_path) / "dataset" / "report.txt").read_text()
     again = run_module("datagen", "profile=smoke", "datagen_task=imdb_lstm", cwd=tmp_path)
     assert again.returncode == 0 and "1 of 1 runs done already" in again.stdout
 

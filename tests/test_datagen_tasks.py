@@ -1,4 +1,4 @@
-"""The 12 Table-1 tasks (SPEC §2.2): offline data trains under each task's own loss, and every paper model
+"""The 12 Table-1 tasks (docs/experiments.md §2.2): offline data trains under each task's own loss, and every paper model
 builds and trains 2 steps on stand-in tensors of the real shapes (batch 1).
 
 The three 512x512 models (tasks 6, 11, 12) cost ~15 s per CPU step each, beyond this suite's time budget; the

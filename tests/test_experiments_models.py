@@ -1,5 +1,5 @@
 """Every paper model is built at its real size and trained 2 steps on stand-in tensors of the real shapes
-(small batch); the RetinaNet pieces follow SPEC §7.2; the mini tasks build offline."""
+(small batch); the RetinaNet pieces follow docs/experiments.md §7.2; the mini tasks build offline."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""figures: the paper-table markers (SPEC §8.1) and `python -m figures` on generated result dirs."""
+"""figures: the paper-table markers (docs/experiments.md §8.1) and `python -m figures` on generated result dirs."""
 from __future__ import annotations
 
 import json
@@ -49,7 +49,7 @@ def test_median_run_picks_the_middle_run():
 
 
 def test_figures_stage_renders_tables_and_curves(tmp_path):
-    root = tmp_path / "artifacts" / "smoke" / "experiments" / "benchmark" / "cifar10"
+    root = tmp_path / "artifacts" / "smoke" / "benchmark" / "benchmark" / "cifar10"  # <study>/<task>/<run>
     for i, row in rows_for().iterrows():
         out = root / f"run{i}"
         out.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""LR sequences of the paper's schedules pinned to FastEstimator 1.7.0's functions and to SPEC §7.4 values."""
+"""LR sequences of the paper's schedules pinned to FastEstimator 1.7.0's functions and to docs/experiments.md §7.4 values."""
 from __future__ import annotations
 
 import math
@@ -28,7 +28,7 @@ def test_cd_matches_fe_cosine_decay(lr0, epochs):
 
 def test_cd_logged_values():
     lrs = epoch_lrs(CosineDecay(), 0.01, 30)
-    assert f"{lrs[0]:.9f}" == "0.009972612"  # SPEC §7.4 [L]
+    assert f"{lrs[0]:.9f}" == "0.009972612"  # docs/experiments.md §7.4 [L]
     assert lrs[-1] == pytest.approx(1e-6)
 
 
@@ -52,7 +52,7 @@ def test_ed_sequence():
                                                           (1.0, 23.2, 45, 345, "1.0014299")])
 def test_sc_phases_and_logged_first_step(lr0, lr_max, a, steps, first):
     total = 98 if a == 45 else 30
-    sc = SuperConvergence(lr_max, a)
+    sc = SuperConvergence(lr_max, a, f=lr_max / lr0)
     sc.on_train_begin(lr0, steps, total)
     lr = [sc.on_step_begin(s, 1, lr0) for s in range(1, steps * total + 1)]
     assert lr[0] == pytest.approx(float(first), rel=1e-7)  # logged float32 value [L]
@@ -66,7 +66,7 @@ def test_sc_phases_and_logged_first_step(lr0, lr_max, a, steps, first):
 
 def test_sc_rejects_bad_phase():
     with pytest.raises(ConfigError, match="phase_epochs"):
-        SuperConvergence(0.2, 15).on_train_begin(0.01, 10, 30)
+        SuperConvergence(0.2, 15, f=20.0).on_train_begin(0.01, 10, 30)
 
 
 def test_range_test_ramp_is_linear_from_zero():

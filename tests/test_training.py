@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from core.history import RunHistory
+from core.optim import optimizer_factory
 from core.schedules import Schedule
 from core.tasks.digits import DigitsCNN
 from core.training import Run, load_checkpoint
@@ -31,14 +32,15 @@ class Dropout(DigitsCNN):
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
 def test_resume_is_bit_exact(tmp_path, optimizer):
     task = Dropout(width=4, n_train=200, batch_size=32)
-    straight = Run(task, optimizer, 0.01, seed=3, momentum=0.9 if optimizer == "sgd" else 0.0)
+    factory = optimizer_factory(optimizer, momentum=0.9 if optimizer == "sgd" else 0.0)
+    straight = Run(task, factory, 0.01, seed=3)
     straight.train(5)
 
-    first = Run(task, optimizer, 0.01, seed=3, momentum=0.9 if optimizer == "sgd" else 0.0)
+    first = Run(task, factory, 0.01, seed=3)
     first.train(2)
     first.save(tmp_path / "ck.pt")
     torch.manual_seed(12345)  # disturb every global RNG between save and restore
-    resumed = Run(task, optimizer, 0.01, seed=99, momentum=0.9 if optimizer == "sgd" else 0.0)
+    resumed = Run(task, factory, 0.01, seed=99)
     resumed.restore(tmp_path / "ck.pt")
     resumed.train(3)
 
