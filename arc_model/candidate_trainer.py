@@ -64,6 +64,11 @@ class CandidateTrainer:
         self.load_state_dict(state["trainer"])
         self._log_offset = state["log_offset"]
 
+    def progress(self) -> dict:
+        """The last epoch in a few numbers (core.runs' progress bar)."""
+        row = self.rows[-1] if self.rows else {}
+        return {k: f"{row[k]:.4g}" for k in ("train_total_loss", "accuracy") if k in row}
+
     # ---- the loop -------------------------------------------------------------------------------
     def train_epoch(self, log: FELogWriter | None = None, log_steps: int = 5) -> dict:
         self.epoch += 1

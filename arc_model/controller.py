@@ -21,7 +21,7 @@ from arc_model.preprocess import check_preprocessing, online_input
 from arc_model.weights import load_keras_h5
 from core.errors import ConfigError
 from core.history import RunHistory
-from core.optim import get_lr, set_lr
+from core.optim import get_lr
 from core.points import ACTIONS
 from core.schedules import Schedule
 
@@ -171,6 +171,7 @@ class ARCController:
         self.last_multiplier = self.multiplier()
         if self.last_multiplier is not None:
             lr = next_lr(lr, self.last_multiplier)
-            if self.optimizer is not None:
-                set_lr(self.optimizer, lr)
+            if self.optimizer is not None:  # every parameter group scaled, so the groups keep their ratios
+                for group in self.optimizer.param_groups:
+                    group["lr"] = next_lr(group["lr"], self.last_multiplier)
         return lr

@@ -24,10 +24,10 @@ from arc_model.metrics import MODES
 from arc_model.preprocess import check_preprocessing
 from arc_model.synthetic import synthetic_points
 from arc_model.candidate_trainer import CandidateTrainer
-from arc_model.weights import save_keras_h5
-from core.artifacts import atomic_write, config_digest
+from arc_model.weights import load_keras_h5, save_keras_h5
+from core.artifacts import atomic_write, check_parquet, config_digest, read_done
 from core.config import check_profile
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError, CorruptArtifact, DataError
 from core.runs import resume_into
 
 
@@ -100,5 +100,17 @@ def train_candidate(cfg: DictConfig) -> Path:
                 "final": final, "best_epoch": {m: b["epoch"] for m, b in trainer.best.items()},
                 "seconds": round(time.perf_counter() - start, 2)}
 
-    resume_into(out, cfg, make_trainer, cfg.epochs, finish, cfg.checkpoint_every)
+    resume_into(out, cfg, make_trainer, cfg.epochs, finish, cfg.checkpoint_every, verify=verify_candidate)
     return out
+
+
+def verify_candidate(out: Path) -> None:
+    """A finished candidate's files read: epochs.parquet, arc.h5 and the best_<metric>.h5 its DONE names (else
+    CorruptArtifact naming the file, and core.runs.resume_into trains the candidate again)."""
+    check_parquet(out / "epochs.parquet")
+    metrics = read_done(out).get("best_epoch") or {}
+    for name in ["arc", *(f"best_{metric}" for metric in sorted(metrics))]:
+        try:
+            load_keras_h5(out / f"{name}.h5")
+        except DataError as err:
+            raise CorruptArtifact(str(err)) from None

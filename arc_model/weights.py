@@ -19,7 +19,7 @@ import torch
 
 from arc_model.network import ARCNet
 from core.artifacts import atomic_write
-from core.errors import DataError
+from core.errors import DataError, one_line
 
 # (layer name in the published file, weight names, module attribute); pooling layers carry no weights
 LAYERS = (
@@ -97,6 +97,7 @@ def load_keras_h5(path: str | Path, model: ARCNet | None = None) -> ARCNet:
                 raise ValueError(f"{len(weighted)} layers with weights where {len(modules)} are expected")
             for attr, arrays in zip(modules, weighted):
                 _from_keras(getattr(model, attr), arrays)
-    except (OSError, KeyError, ValueError, TypeError) as err:
-        raise DataError(f"cannot read ARC weights {path}: not a Keras arc.h5 weights file ({err})") from None
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as err:  # h5py: OSError for garbage/truncated
+        raise DataError(f"cannot read ARC weights {path}: not a Keras arc.h5 weights file of ARC's network "
+                        f"({one_line(err)})") from None
     return model

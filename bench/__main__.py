@@ -1,5 +1,6 @@
 """`python -m bench [name ...]`: run every benchmark module (or the named ones); `engine` runs last so
-that `engine_overhead_ratio=` is the final line."""
+that `engine_overhead_ratio=` is the final line. `gpu` (bench_gpu: paper tasks' steps/s on a GPU, minutes) runs
+only when named: `python -m bench gpu` (`make bench-gpu`)."""
 from __future__ import annotations
 
 import importlib
@@ -15,7 +16,8 @@ def main(argv: list[str]) -> None:
     unknown = [n for n in argv if n not in names]
     if unknown:
         sys.exit(f"error: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(names)}")
-    for name in argv or names:
+    on_request = {"gpu"}  # long: only when named
+    for name in argv or [n for n in names if n not in on_request]:
         importlib.import_module(f"bench.bench_{name}").main()
 
 

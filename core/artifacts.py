@@ -2,7 +2,9 @@
 
 A rerun of the same command skips directories that hold the marker and resumes the others from
 their checkpoint. Every file is written atomically (temp file + rename) so a kill never leaves a
-half-written file behind.
+half-written file behind. A file damaged anyway (a full disk, a copy cut short, another tool) is detected
+where it is read: `read_done` and `check_parquet` raise CorruptArtifact naming it, the stage that owns the file
+redoes that run (core.runs.resume_into), and a later stage that reads it refuses with that line.
 """
 from __future__ import annotations
 
@@ -54,4 +56,33 @@ def mark_done(run_dir: str | os.PathLike, summary: dict | None = None) -> None:
 
 
 def read_done(run_dir: str | os.PathLike) -> dict:
-    return json.loads((Path(run_dir) / DONE_MARKER).read_text() or "{}")
+    """The JSON row of a DONE marker; CorruptArtifact naming the file when it is not a JSON object."""
+    from core.errors import CorruptArtifact, one_line
+
+    path = Path(run_dir) / DONE_MARKER
+    try:
+        row = json.loads(path.read_text() or "{}")
+    except FileNotFoundError:
+        raise CorruptArtifact(f"{path}: DONE marker not found") from None
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or bytes that are not UTF-8
+        raise CorruptArtifact(f"{path}: unreadable DONE marker ({one_line(err)})") from None
+    if not isinstance(row, dict):
+        raise CorruptArtifact(f"{path}: unreadable DONE marker (a JSON {type(row).__name__}, not an object)")
+    return row
+
+
+def check_parquet(path: str | os.PathLike) -> Path:
+    """`path` if it is a readable Parquet file (read whole, with pandas' engine); else CorruptArtifact naming it.
+    The files checked are small (a run's epochs and steps), so a stage can check every finished run on a rerun."""
+    import pandas as pd
+
+    from core.errors import CorruptArtifact, one_line
+
+    path = Path(path)
+    if not path.is_file():
+        raise CorruptArtifact(f"{path}: missing")
+    try:
+        pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 (the engines raise several types for truncated or foreign files)
+        raise CorruptArtifact(f"{path}: not a readable Parquet file ({one_line(err)})") from None
+    return path

@@ -185,12 +185,13 @@ def stage(config_name: str) -> Callable[[Callable], Callable[[], None]]:
     def decorate(function: Callable) -> Callable[[], None]:
         import hydra
 
-        from core.config import check_sizes
+        from core.config import check_paths, check_sizes
         from core.errors import exit_on_user_error
 
         @exit_on_user_error
         def task(cfg) -> None:
             check_sizes(cfg, cfg.profile.name)
+            check_paths(cfg)  # no two stages' output keys of the paths group overlap
             name = _hydra_job()[1] or config_name
             with tee_output(log_path(cfg, name), _module_name(function.__module__)):
                 function(cfg)
@@ -205,7 +206,10 @@ def stage(config_name: str) -> Callable[[Callable], Callable[[], None]]:
             if problem:
                 print(f"error: {problem}", file=sys.stderr)
                 sys.exit(2)
-            hydra_main()
+            from core.runs import report_lost_workers
+
+            with report_lost_workers(config_name):  # a killed joblib worker: one error line naming the runs
+                hydra_main()
 
         main.run = task  # the undecorated stage, for tests that compose a config themselves
         return main

@@ -27,6 +27,10 @@ class ProfileConfig:
     name: str = MISSING
     device: str = "cpu"
     requires_data_dir: bool = False  # paper: real datasets are read from paths.data
+    # Speed options of core.training.Run (core.training.run_options); the defaults are the authors' fp32 computation
+    precision: str = "fp32"  # fp32 | bf16 (autocast forward passes to bfloat16)
+    channels_last: bool = False  # conv models and 4-D batches in channels-last memory format
+    compile: bool = False  # torch.compile the model the steps run
 
 
 @dataclass
@@ -126,9 +130,46 @@ def check_profile(cfg, needs_data: bool = True) -> None:
     if str(cfg.profile.device).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"profile.device={cfg.profile.device} but no CUDA device is visible "
                           "(override with profile.device=cpu)")
+    if needs_data and cfg.profile.requires_data_dir and Path(cfg.paths.data).is_file():
+        raise DataError(f"paths.data: {cfg.paths.data} is a file, not the directory of datasets "
+                        f"(profile '{cfg.profile.name}' reads real datasets from it)")
     if needs_data and cfg.profile.requires_data_dir and not Path(cfg.paths.data).is_dir():
         raise DataError(f"paths.data: data directory not found: {cfg.paths.data} "
                         f"(profile '{cfg.profile.name}' reads real datasets from it)")
+
+
+# the keys of the paths group that are a stage's output directory (paths.selected_arc is a file of selection's)
+OUTPUT_PATHS = ("datagen", "dataset", "candidates", "selection", "benchmark", "figures", "single_runs")
+
+
+def check_paths(cfg) -> None:
+    """Each stage writes only under its own key of the paths group (core.cli checks this for every stage before
+    it starts): no two output keys may name the same directory or one inside the other (e.g.
+    `paths.candidates=${paths.datagen}`, or paths.benchmark inside the dataset directory), and none may be a file."""
+    from itertools import combinations
+    from pathlib import Path
+
+    from core.errors import ConfigError
+
+    try:
+        paths = cfg.paths
+    except Exception:  # noqa: BLE001 (a primary config without the paths group)
+        return
+    if paths is None:
+        return
+    resolved = {}
+    for key in OUTPUT_PATHS:
+        value = paths.get(key)
+        if value is not None:
+            resolved[key] = Path(str(value)).expanduser().resolve()
+    for (key_a, a), (key_b, b) in combinations(resolved.items(), 2):
+        if a == b or a in b.parents or b in a.parents:
+            how = "the same directory" if a == b else "one inside the other"
+            raise ConfigError(f"paths.{key_a} ({a}) and paths.{key_b} ({b}) are {how}: every stage writes into "
+                              "its own directory, so no two output keys of the paths group may overlap")
+    for key, path in resolved.items():
+        if path.is_file():
+            raise ConfigError(f"paths.{key}: {path} is a file, not an output directory")
 
 
 def register_configs() -> None:

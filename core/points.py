@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.errors import DataError
+from core.errors import DataError, one_line
 
 COLUMNS = ("task", "run_id", "point", "seed", "optimizer", "frequency", "lr0", "cycles", "train_loss", "val_loss",
            "train_lr", "branch_loss", "chosen", "replicate_loss", "label_raw", "label")
@@ -77,6 +77,6 @@ def read_points(path: str | Path) -> pd.DataFrame:
         raise DataError(f"ARC points file not found: {path}")
     try:
         frame = pd.read_parquet(path)
-    except Exception as err:
-        raise DataError(f"cannot read ARC points file {path}: {err}") from None
+    except Exception as err:  # noqa: BLE001 (pyarrow raises several types for truncated or foreign files)
+        raise DataError(f"cannot read ARC points file {path}: {one_line(err)}") from None
     return validate_points(frame, path)

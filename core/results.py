@@ -25,7 +25,7 @@ def study_rows(benchmark_dir: str | Path, study: str = "benchmark") -> pd.DataFr
     the schedule label names it, e.g. `arc n=2`, so that each variant is its own table row. The ARC candidate
     (`arc_candidate`) is not named: like the seed, it is a repeat that a cell pools (paper A.1, A.5)."""
     extra = [c for c in VARIANTS if c not in COLUMNS]
-    rows = finished_runs(Path(benchmark_dir) / study, "*/*", COLUMNS + extra)
+    rows = finished_runs(Path(benchmark_dir) / study, "*/*", COLUMNS + extra, require=("epochs.parquet",))
     labels = rows.schedule.astype(object).copy()
     for schedule, group in rows.groupby("schedule"):
         for column, prefix in (("frequency", "n="), ("arc_model_file", "")):

@@ -17,7 +17,7 @@ from core.errors import ConfigError
 from core.instantiate import build, constructor_node
 from core.optim import optimizer_factory
 from core.runs import train_into
-from core.training import Run, load_checkpoint
+from core.training import Run, load_checkpoint, run_options
 
 
 def run_name(cfg: DictConfig) -> str:
@@ -42,7 +42,8 @@ def train_one(cfg: DictConfig) -> Path:
 
     def make_run() -> Run:
         optimizer = optimizer_factory(opt.name, opt.momentum, opt.weight_decay)
-        run = Run(task, optimizer, opt.lr, schedule, cfg.seed, cfg.max_steps_per_epoch, log_steps=cfg.log_steps)
+        run = Run(task, optimizer, opt.lr, schedule, cfg.seed, cfg.max_steps_per_epoch, log_steps=cfg.log_steps,
+                  **run_options(cfg.profile))
         if init_state is not None:
             run.load_state_dict(init_state)
         return run

@@ -15,6 +15,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+LAUNCHED: dict[str, Any] = {}  # {"config": the launching process's config}, for core.runs.report_lost_workers
+
 
 class StageTimer(Callback):
     def __init__(self) -> None:
@@ -23,9 +25,11 @@ class StageTimer(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.start = time.perf_counter()
+        LAUNCHED["config"] = config
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.start = time.perf_counter()
+        LAUNCHED["config"] = config
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         self.jobs += 1  # jobs of the basic launcher run in this process; joblib's are counted at the end

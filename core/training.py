@@ -1,16 +1,28 @@
 """The lean PyTorch training loop shared by every stage.
 
 A `Run` owns model, optimizer, schedule, RunHistory and every RNG the loop draws from (torch's
-global RNG for init/dropout, a dedicated generator for data order, numpy and python `random` for
-tasks that use them). `save()` captures all of it, so that train k epochs -> save -> restore ->
-train m epochs is bit-for-bit the same as k + m epochs in one go (on CPU; tested).
+global RNG for init/dropout and, on a GPU, every CUDA generator; a dedicated generator for data order; numpy and
+python `random` for tasks that use them). `save()` captures all of it, so that train k epochs -> save -> restore ->
+train m epochs is bit-for-bit the same as k + m epochs in one go (tested on CPU; on a GPU as far as its kernels
+are deterministic).
 
-Per step the loop does forward, backward, optimizer step and one `loss.item()` (the history needs
-every step's loss, docs/experiments.md §5.2). A non-finite loss marks the run diverged and stops it with its
-history kept. Logs are written in FastEstimator's text format (core.felog).
+Per step the loop does forward, backward and optimizer step. The history needs every step's loss
+(docs/experiments.md §5.2):
+  * on CPU each step's loss is read at once (`loss.item()`); a non-finite loss marks the run diverged and stops
+    it at that step;
+  * on a GPU the step losses stay on the device and are read in one transfer at each log step (step 1 and every
+    `log_steps`) and at the end of the epoch, so the device never waits for the host between steps. The
+    divergence check happens there too: a non-finite loss is noticed up to `log_steps` steps (at most the rest of
+    the epoch) after it occurred; the steps trained meanwhile stay in the history and the run stops at that
+    point, before the epoch's evaluation.
+In-memory datasets are moved to the GPU once when the run is built (`data_to_device`). Speed options, off by
+default (the authors trained in fp32): `precision="bf16"` (autocast to bfloat16 in forward passes),
+`channels_last` (model and 4-D batches), `compile` (torch.compile; checkpoints keep the plain module's weights).
+Logs are written in FastEstimator's text format (core.felog).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -20,18 +32,53 @@ import numpy as np
 import torch
 
 from core.artifacts import atomic_write
-from core.errors import CheckpointError
+from core.errors import CheckpointError, ConfigError
 from core.felog import FELogWriter, open_log
 from core.history import RunHistory
 from core.optim import OptimizerFactory, get_lr, optimizer_factory, set_lr
+from core.safe_load import load_torch, numpy_rng_from_plain, numpy_rng_to_plain
 from core.schedules import Schedule
 from core.tasks import Task
+
+
+PRECISIONS = ("fp32", "bf16")
+DEVICE_DATA = ("train_data", "eval_data", "train_chunks", "eval_chunks", "train_set", "eval_set")
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def run_options(profile) -> dict:
+    """Run's speed options from a profile config (core.config.ProfileConfig): precision, channels_last, compile.
+    A stage passes them on as `Run(..., **run_options(cfg.profile))`."""
+    return {"precision": str(profile.get("precision", "fp32")), "channels_last": bool(profile.get("channels_last", False)),
+            "compile": bool(profile.get("compile", False))}
+
+
+def data_to_device(task: Task) -> None:
+    """In-memory datasets live on the task's device (a GPU): the task's tensors and tuples of tensors named in
+    DEVICE_DATA (or the task's own `device_data`) are moved there once. Tasks index them with CPU-drawn permutations,
+    which torch accepts for GPU tensors, so data order is unchanged. Nothing happens on CPU."""
+    if task.device.type == "cpu":
+        return
+    for name in getattr(task, "device_data", DEVICE_DATA):
+        value = getattr(task, name, None)
+        if isinstance(value, torch.Tensor):
+            setattr(task, name, value.to(task.device))
+        elif isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
+            setattr(task, name, type(value)(v.to(task.device) for v in value))
+
+
+def _channels_last(batch):
+    if isinstance(batch, torch.Tensor):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 and batch.is_floating_point() \
+            else batch
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_channels_last(b) for b in batch)
+    return batch
 
 
 class Run:
@@ -41,17 +88,30 @@ class Run:
     such as "adam" is shorthand for `optimizer_factory("adam")`). A factory may also define
     `wrap_task(task, optimizer) -> Task` for methods that must see the task (SLS re-evaluates a batch,
     Schedule-Free evaluates at its averaged weights). The model lives on `task.device`.
+
+    `precision` (fp32 | bf16), `channels_last` and `compile` are speed options for GPUs (see the module doc);
+    their defaults leave the computation exactly as the authors' fp32 runs.
     """
 
     def __init__(self, task: Task, optimizer: str | OptimizerFactory, lr: float, schedule: Schedule | None = None,
-                 seed: int = 0, max_steps_per_epoch: int | None = None, log_steps: int = 100):
+                 seed: int = 0, max_steps_per_epoch: int | None = None, log_steps: int = 100,
+                 precision: str = "fp32", channels_last: bool = False, compile: bool = False):
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         seed_everything(seed)
         self.seed = seed
         self.model = task.build_model().to(task.device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        data_to_device(task)
         factory = optimizer_factory(optimizer) if isinstance(optimizer, str) else optimizer
         self.optimizer = factory(self.model.parameters(), lr)
         wrap_task = getattr(factory, "wrap_task", None)
         self.task = wrap_task(task, self.optimizer) if wrap_task else task
+        self.precision, self.channels_last = precision, channels_last
+        # the module the steps run; self.model (saved in checkpoints) keeps the weights either way
+        self.forward_model = torch.compile(self.model) if compile else self.model
+        self.sync_each_step = task.device.type != "cuda"  # CPU: read each loss at once (no device to wait for)
         self.lr0 = lr
         self.schedule = schedule or Schedule()
         self.history = RunHistory()
@@ -91,6 +151,12 @@ class Run:
     def lr(self) -> float:
         return get_lr(self.optimizer)
 
+    def progress(self) -> dict:
+        """The last epoch in a few numbers (core.runs' progress bar)."""
+        h = self.history
+        return {"eval_loss": f"{h.eval_loss[-1]:.4g}", self.task.metric_name: f"{h.eval_metric[-1]:.4g}",
+                "lr": f"{h.epoch_lr[-1]:.3g}"} if h.epochs else {}
+
     def train(self, epochs: int, total_epochs: int | None = None) -> RunHistory:
         """Train `epochs` more epochs (fewer if the run diverges). `total_epochs` is told to schedules."""
         self.schedule.on_train_begin(self.lr0, self.steps_per_epoch or 0, total_epochs or self.epoch + epochs)
@@ -100,9 +166,26 @@ class Run:
             self._train_epoch()
         return self.history
 
+    def autocast(self):
+        """bf16: autocast the forward pass (and the loss) to bfloat16; fp32: nothing."""
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.task.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _flush(self, pending: list[torch.Tensor]) -> None:
+        """Move the step losses still on the device into the history (one transfer) and check them."""
+        if not pending:
+            return
+        values = torch.stack([v.to(torch.float64) for v in pending]).tolist()  # float32 -> float64 is exact
+        pending.clear()
+        self.history.step_loss.extend(values)
+        if not all(math.isfinite(v) for v in values):
+            self.history.diverged = True
+
     def _train_epoch(self) -> None:
         epoch = self.epoch + 1
-        history, model, optimizer, schedule, log = self.history, self.model, self.optimizer, self.schedule, self.log
+        history, optimizer, schedule, log = self.history, self.optimizer, self.schedule, self.log
+        model = self.forward_model
         new_lr = schedule.on_epoch_begin(epoch, history, self.lr)
         if log:
             for line in schedule.log_lines():
@@ -111,7 +194,7 @@ class Run:
             set_lr(optimizer, new_lr)
         model.train()
         start, steps, tick = time.perf_counter(), 0, time.perf_counter()
-        per_step = schedule.per_step
+        per_step, sync_each_step, pending = schedule.per_step, self.sync_each_step, []
         for batch in self.task.train_batches(self.data_generator):
             if self.max_steps_per_epoch and steps >= self.max_steps_per_epoch:
                 break
@@ -119,20 +202,31 @@ class Run:
             steps += 1
             if per_step:
                 set_lr(optimizer, schedule.on_step_begin(self.global_step, epoch, self.lr))
+            if self.channels_last:
+                batch = _channels_last(batch)
             optimizer.zero_grad(set_to_none=True)
-            loss, recorded = self.task.train_objective(model, batch)
+            with self.autocast():
+                loss, recorded = self.task.train_objective(model, batch)
             loss.backward()
             optimizer.step()
-            value = recorded.item()
-            history.step_loss.append(value)
-            if not math.isfinite(value):
-                history.diverged = True
+            log_step = self.global_step == 1 or self.global_step % self.log_steps == 0
+            if sync_each_step:
+                history.step_loss.append(recorded.item())
+                if not math.isfinite(history.step_loss[-1]):
+                    history.diverged = True
+            else:
+                pending.append(recorded.detach())
+                if log_step:
+                    self._flush(pending)
+            if history.diverged:
                 break
-            if log and (self.global_step == 1 or self.global_step % self.log_steps == 0):
+            if log and log_step:
                 now = time.perf_counter()
                 extra = {} if self.global_step == 1 else {"steps/sec": round(self.log_steps / max(now - tick, 1e-9), 2)}
-                log.write("Train", self.global_step, **{self.task.loss_name: value, "model_lr": self.lr}, **extra)
+                log.write("Train", self.global_step, **{self.task.loss_name: history.step_loss[-1], "model_lr": self.lr},
+                          **extra)
                 tick = now
+        self._flush(pending)
         history.epoch_steps.append(steps)
         history.epoch_lr.append(self.lr)
         if log:
@@ -141,7 +235,8 @@ class Run:
             eval_loss, metric = math.nan, math.nan
         else:
             model.eval()
-            eval_loss, metric = self.task.evaluate(model)
+            with self.autocast():
+                eval_loss, metric = self.task.evaluate(model)
             history.diverged = not math.isfinite(eval_loss)
         history.eval_loss.append(float(eval_loss))
         history.eval_metric.append(float(metric))
@@ -168,8 +263,9 @@ class Run:
             "rng": {
                 "torch": torch.get_rng_state(),
                 "data": self.data_generator.get_state(),
-                "numpy": np.random.get_state(),
+                "numpy": numpy_rng_to_plain(np.random.get_state()),  # plain values: weights_only loads them
                 "python": random.getstate(),
+                **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}),
             },
         }
 
@@ -184,8 +280,11 @@ class Run:
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         self.data_generator.set_state(rng["data"])
-        np.random.set_state(rng["numpy"])
+        np.random.set_state(numpy_rng_from_plain(rng["numpy"]))
         random.setstate(rng["python"])
+        if "cuda" in rng and torch.cuda.is_available():  # dropout masks etc. drawn on the GPU resume exactly
+            states = rng["cuda"][: torch.cuda.device_count()]
+            torch.cuda.set_rng_state_all(states)
 
     def save(self, path: str | Path) -> Path:
         state = self.state_dict()
@@ -201,12 +300,7 @@ def load_checkpoint(path: str | Path, required=("model", "optimizer", "history",
     """Read a checkpoint (by default one written by Run.save); a missing, unreadable or foreign file is a
     CheckpointError naming it. Stages with their own checkpoint layout pass `required` and `kind`."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for corrupt files
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
+    state = load_torch(path)  # weights_only=True: a file that would run code is refused; one line on any problem
     if not isinstance(state, dict) or not set(required) <= state.keys():
         raise CheckpointError(f"checkpoint {path} is not a {kind} checkpoint (needs {', '.join(required)}; "
                               "delete it to start over)")

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 import datagen.config  # noqa: F401  (registers the schemas)
 from core.artifacts import atomic_write, atomic_write_text, mark_done
 from core.cli import stage
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError, CorruptArtifact, DataError, one_line
 from core.points import RULES, corrected_label, validate_points
 
 LAST_POINT = ("keep", "drop")
@@ -80,8 +80,9 @@ def read_runs(input_dir: Path) -> pd.DataFrame:
     for file in files:
         try:
             frame = pd.read_parquet(file)
-        except Exception as err:
-            raise DataError(f"cannot read run file {file}: {err}") from None
+        except Exception as err:  # noqa: BLE001 (pyarrow raises several types for damaged files)
+            raise CorruptArtifact(f"cannot read run file {file}: {one_line(err)} (rerun `make datagen`: it generates "
+                                  "a damaged run again)") from None
         if len(frame):  # a run that diverged in its first cycle has no points
             frames.append(validate_points(frame, file))
     if not frames:

@@ -21,8 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 
 import datagen.config  # noqa: F401  (registers the schemas)
 from core.config import check_profile
-from core.artifacts import atomic_write_text, config_digest, mark_done
-from core.errors import ConfigError
+from core.artifacts import atomic_write_text, check_parquet, config_digest, mark_done
+from core.errors import ConfigError, CorruptArtifact, one_line
+from core.runs import warn
 from core.optim import OPTIMIZERS
 from datagen.branches import BranchPool
 from datagen.procedure import RunSpec, draw_run, generate_run
@@ -34,7 +35,7 @@ _POOL: BranchPool | None = None
 def shared_pool(workers: int, threads: int) -> BranchPool:
     """One worker pool per process, reused by every job of a sequential Hydra multirun."""
     global _POOL
-    if _POOL is None or _POOL.workers != workers:
+    if _POOL is None or _POOL.workers != workers or _POOL.lost:
         if _POOL is not None:
             _POOL.close()
         _POOL = BranchPool(workers, threads)
@@ -93,13 +94,36 @@ def generation_key(cfg: DictConfig, node: dict) -> dict:
             "device": cfg.profile.device}
 
 
+def stored_digest(config_file: Path) -> str:
+    """The digest in a task's config.json; DataError naming the file when it is damaged (the points beside it
+    cannot be told apart from another config's, so they are not reused silently)."""
+    try:
+        return str(json.loads(config_file.read_text())["digest"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CorruptArtifact(f"{config_file}: unreadable ({one_line(err)}); remove {config_file.parent} to "
+                              "generate the task again") from None
+
+
+def finished_run(path: Path) -> bool:
+    """Whether the run file `path` exists and reads; a damaged one is removed (one warning) and made again."""
+    if not path.exists():
+        return False
+    try:
+        check_parquet(path)
+        return True
+    except CorruptArtifact as err:
+        warn(f"{err}; generating that run again")
+        path.unlink(missing_ok=True)
+        return False
+
+
 def generate_task(cfg: DictConfig) -> Path:
     validate(cfg)
     node = task_node(cfg)
     key = generation_key(cfg, node)
     out = Path(cfg.paths.datagen) / cfg.datagen_task.name
     config_file = out / "config.json"
-    if config_file.exists() and json.loads(config_file.read_text())["digest"] != config_digest(key):
+    if config_file.exists() and stored_digest(config_file) != config_digest(key):
         raise ConfigError(f"{config_file}: points here were generated with another config; remove {out} or set "
                           f"paths.root elsewhere")
     out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +131,7 @@ def generate_task(cfg: DictConfig) -> Path:
 
     task = cfg.datagen_task
     indices = [cfg.run_index] if cfg.run_index is not None else list(range(cfg.runs))
-    pending = [i for i in indices if not (out / f"run-{i:03d}.parquet").exists()]
+    pending = [i for i in indices if not finished_run(out / f"run-{i:03d}.parquet")]
     print(f"{task.name}: {len(indices) - len(pending)} of {len(indices)} runs done already", flush=True)
     pool = shared_pool(cfg.workers, cfg.threads_per_worker)
     size = task.size

@@ -18,6 +18,9 @@ min(3, i+1) cycles ending at C_i [P §3.2].
 Every random decision comes from a seed derived from (seed, task, run, point), so a run is reproducible and
 resumable: after each point the run saves C_{i+1} and its progress (both atomically) in `<run>.work/`; a
 killed run resumes from its last finished point; a finished run is one Parquet file written atomically.
+progress.pt holds plain values only and is read with `torch.load(weights_only=True)`; a damaged progress file
+or checkpoint C restarts the run from its first point (one warning line; the result is the same, every draw is
+seeded). One process at a time works on a run (core.runs.run_lock on `<run>.work/`).
 """
 from __future__ import annotations
 
@@ -31,8 +34,11 @@ import pandas as pd
 import torch
 
 from core.artifacts import atomic_write
+from core.errors import CheckpointError
 from core.history import RunHistory
 from core.points import ACTIONS, COLUMNS, order
+from core.runs import run_lock, warn
+from core.safe_load import load_torch
 from datagen.branches import BranchPool, Job
 
 REPLICATE, FIRST_STEP, CHOICE = 3, 4, 5  # seed kinds beside the branch indices 0, 1, 2
@@ -94,11 +100,39 @@ class RunSpec:
     device: str
 
 
+PROGRESS_KEYS = ("point", "rows", "history", "ended")
+
+
+def read_progress(path: Path) -> dict:
+    """A run's progress.pt (plain values, weights_only); CheckpointError naming it when damaged."""
+    progress = load_torch(path, "datagen progress file")
+    if not isinstance(progress, dict) or not set(PROGRESS_KEYS) <= progress.keys():
+        raise CheckpointError(f"cannot read datagen progress file {path}: not a progress file (needs "
+                              f"{', '.join(PROGRESS_KEYS)})")
+    return progress
+
+
 def generate_run(spec: RunSpec, out_file: Path, pool: BranchPool, log=print) -> Path:
     """Run (or resume) one training run and write its points to `out_file` (Parquet, atomically)."""
-    plan, n = spec.plan, spec.plan.frequency
     work = out_file.with_suffix(".work")
-    work.mkdir(parents=True, exist_ok=True)
+    with run_lock(work, spec.plan.run_id):
+        if out_file.exists():  # another process finished it while this one waited
+            shutil.rmtree(work, ignore_errors=True)
+            return out_file
+        try:
+            return _generate_run(spec, out_file, work, pool, log)
+        except CheckpointError as err:
+            if str(work) not in str(err):
+                raise
+            warn(f"{err}; restarting the run {spec.plan.run_id} from its first point")
+            for item in work.iterdir():  # keep the lock file this process holds
+                if item.name != ".lock":
+                    item.unlink()
+            return _generate_run(spec, out_file, work, pool, log)
+
+
+def _generate_run(spec: RunSpec, out_file: Path, work: Path, pool: BranchPool, log) -> Path:
+    plan, n = spec.plan, spec.plan.frequency
     progress_file = work / "progress.pt"
 
     def job(lr: float, seed: int, start: Path | None, save_to: Path | None = None) -> Job:
@@ -108,10 +142,11 @@ def generate_run(spec: RunSpec, out_file: Path, pool: BranchPool, log=print) -> 
                    device=spec.device)
 
     if progress_file.exists():
-        progress = torch.load(progress_file, weights_only=False)
+        progress = read_progress(progress_file)
         log(f"{plan.run_id}: resuming at point {progress['point']}")
     else:  # step 1 of the first point: a fresh model trained n epochs at LR0
-        first = pool.run_all([job(plan.lr0, trial_seed(plan.run_seed, 0, FIRST_STEP), None, work / "C-0.pt")])[0]
+        first = pool.run_all([job(plan.lr0, trial_seed(plan.run_seed, 0, FIRST_STEP), None, work / "C-0.pt")],
+                             f"{plan.run_id} point 0")[0]
         progress = {"point": 0, "rows": [], "history": first.history,
                     "ended": not math.isfinite(first.loss)}  # diverged in its first cycle: no points
         atomic_write(progress_file, lambda tmp: torch.save(progress, tmp))
@@ -119,8 +154,9 @@ def generate_run(spec: RunSpec, out_file: Path, pool: BranchPool, log=print) -> 
     while not progress["ended"]:
         i, history = progress["point"], RunHistory.from_state_dict(progress["history"])
         lr, checkpoint = history.epoch_lr[-1], work / f"C-{i}.pt"
+        label = f"{plan.run_id} point {i}"
         results = pool.run_all([job(lr * m, trial_seed(plan.run_seed, i, a), checkpoint)
-                                for a, m in enumerate(ACTIONS)])
+                                for a, m in enumerate(ACTIONS)], label)
         losses = [r.loss for r in results]
         last = i == spec.points_per_run - 1
         chosen = None if last else choose_next(losses, plan.run_seed, i)
@@ -128,7 +164,7 @@ def generate_run(spec: RunSpec, out_file: Path, pool: BranchPool, log=print) -> 
         if chosen is not None:
             next_checkpoint = work / f"C-{i + 1}.pt"
             result = pool.run_all([job(lr * ACTIONS[chosen], trial_seed(plan.run_seed, i, REPLICATE), checkpoint,
-                                       next_checkpoint)])[0]
+                                       next_checkpoint)], label)[0]
             replicate = result.loss
         row = {"task": plan.task, "run_id": plan.run_id, "point": i, "seed": plan.run_seed,
                "optimizer": plan.optimizer, "frequency": n, "lr0": plan.lr0,

@@ -30,11 +30,11 @@ import experiments.config  # noqa: F401  (registers the schemas)
 from core.artifacts import config_digest, is_done, read_done
 from core.cli import stage
 from core.config import check_profile
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError, CorruptArtifact, DataError
 from core.instantiate import build, build_task, constructor_node
 from core.optim import optimizer_factory
 from core.runs import finished_runs, train_into
-from core.training import Run
+from core.training import Run, run_options
 from experiments.optimizers import OptimizerMethod
 
 SC_LR_MAX = ("authors", "from_range_test")  # sc_lr_max: the schedule's lr_max (authors') or this project's range test
@@ -73,6 +73,8 @@ def arc_weights(cfg: DictConfig, node: DictConfig) -> str | None:
 def lr0_of(cfg: DictConfig, schedule) -> tuple[float | None, str | None]:
     """(the run's LR0, or None for LR-free methods; why this job skips, or None)."""
     grid, lr0 = list(cfg.bench_task.lr0s), cfg.lr0
+    if not grid or not all(g > 0 for g in grid):
+        raise ConfigError(f"bench_task.lr0s must be a non-empty list of positive LRs, got {grid}")
     if cfg.lr0_column is not None:
         if lr0 is not None or not 0 <= cfg.lr0_column < len(grid):
             raise ConfigError(f"lr0_column={cfg.lr0_column}: give lr0 or lr0_column, a column of {grid} "
@@ -103,6 +105,19 @@ def epochs_of(cfg: DictConfig) -> int:
     return epochs * n // 3 if cfg.scale_epochs_with_frequency and n > 3 else epochs
 
 
+def range_test_lr_max(done: Path) -> float:
+    """LRmax of a finished range test; CorruptArtifact naming its DONE when damaged (the range test redoes it)."""
+    hint = "rerun `make range-test`: it redoes a damaged test"
+    try:
+        row = read_done(done)
+    except CorruptArtifact as err:
+        raise CorruptArtifact(f"{err} ({hint})") from None
+    try:
+        return float(row["lr_max"])
+    except (KeyError, TypeError, ValueError):
+        raise CorruptArtifact(f"{done / 'DONE'}: no LRmax in this range test's DONE marker ({hint})") from None
+
+
 def file_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
@@ -118,6 +133,10 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
     if weights is not None and not Path(weights).is_file():
         raise DataError(f"schedule.weights: ARC weights not found: {weights} (run `make select`, or set "
                         "paths.selected_arc=/path/arc.h5)")
+    if weights is not None:  # an earlier stage's file (or the user's): refused before anything is written
+        from arc_model.weights import load_keras_h5
+
+        load_keras_h5(weights)
     check_profile(cfg)
     kwargs = {}
     if weights is not None:
@@ -129,7 +148,7 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
         if not is_done(done):
             raise DataError(f"schedule sc: no LR range test result at {done} (run `make range-test` or "
                             f"`python -m experiments.range_test bench_task={cfg.bench_task.name}` first)")
-        kwargs["lr_max"] = read_done(done)["lr_max"]
+        kwargs["lr_max"] = range_test_lr_max(done)
     schedule = build(node, "schedule", **kwargs)
     lr0, skip = lr0_of(cfg, schedule)
     if skip:
@@ -138,7 +157,7 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
     task_cfg, size, epochs = cfg.bench_task, cfg.bench_task.size, epochs_of(cfg)
     task = build_task(size.build, "bench_task.size.build", device=cfg.profile.device)
     key = OmegaConf.to_container(cfg, resolve=True)
-    for volatile in ("paths", "threads", "lr0", "lr0_column", "arc_candidate", "arc_model_file", "sizes",
+    for volatile in ("paths", "threads", "lr0", "lr0_column", "sizes",
                      "checkpoint_every", "checkpoint_seconds"):  # where and how, not what: no part of the result
         key.pop(volatile, None)
     key["lr0"], key["schedule_kwargs"] = lr0, {k: v for k, v in kwargs.items() if k != "weights"}
@@ -159,7 +178,7 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
 
     def make_run() -> Run:
         return Run(task, optimizer, lr0 if lr0 is not None else 1.0, schedule, cfg.seed,
-                   max_steps_per_epoch=size.max_steps_per_epoch, log_steps=size.log_steps)
+                   max_steps_per_epoch=size.max_steps_per_epoch, log_steps=size.log_steps, **run_options(cfg.profile))
 
     return train_into(out, cfg, make_run, epochs, cfg.checkpoint_every, row,
                       checkpoint_seconds=cfg.checkpoint_seconds)

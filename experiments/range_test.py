@@ -23,7 +23,7 @@ from core.instantiate import build_task
 from core.optim import optimizer_factory
 from core.runs import train_into
 from core.schedules import LinearRamp
-from core.training import Run
+from core.training import Run, run_options
 from experiments.benchmark import range_test_dir, use_threads
 
 
@@ -56,7 +56,8 @@ def range_test(cfg: DictConfig) -> dict:
         optimizer = optimizer_factory(task_cfg.optimizer, momentum=task_cfg.momentum,
                                       momentum_form=task_cfg.momentum_form)
         return Run(task, optimizer, task_cfg.range_lr_max / size.range_ramp_steps, ramp, cfg.seed,
-                   max_steps_per_epoch=size.range_steps_per_epoch, log_steps=size.range_steps_per_epoch)
+                   max_steps_per_epoch=size.range_steps_per_epoch, log_steps=size.range_steps_per_epoch,
+                   **run_options(cfg.profile))
 
     def summarize(run: Run) -> dict:
         lr_max, epoch, value = pick_lr_max(run.history, task_cfg.range_criterion, run.task.metric_mode)

@@ -34,6 +34,7 @@ from figures import plots
 from figures.cells import CELL_COLUMNS, CellOptions, mean_ranks, place, task_cells, task_grid
 from figures.expected import expected_runs, unfinished_runs
 from figures.paper import BOX_FIGURE, CURVE_FIGURE, TABLE_NUMBER, paper_values
+from figures.metric_study import markdown_frame, rank_correlations
 from figures.render import paper_table, plot_curves, to_markdown
 from figures.tables import latex_table, markdown_table, paper_only_table, rank_markdown, side_by_side
 
@@ -127,6 +128,11 @@ def render_study(cfg: DictConfig, rows: pd.DataFrame, out: Path, study: str, exp
         keep("Fig. 14: invocation frequency", plots.n_study(rows, out / "fig14_n_study", formats, dpi))
     elif study == "metric_study":
         keep("Fig. 7: metric study", plots.metric_study(rows, bench_rows, out / "fig07_metric_study", formats, dpi))
+    if study == "metric_study":
+        correlations = rank_correlations(rows, cfg.paths.candidates)
+        atomic_write_text(out / "metric_rank_correlation.csv", correlations.to_csv(index=False))
+        sections.append("### Metric study: Spearman correlation of each held-out metric with the downstream median "
+                        "best value\n\n" + markdown_frame(correlations))
     mark_done(out, {"tasks": tasks, "runs": len(rows), "incomplete": len(warnings)})
     print("\n".join(sections))
     return {"cells": cells, "rows": rows_placed, "warnings": warnings, "tables": tables, "figures": figures}

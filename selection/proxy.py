@@ -12,13 +12,11 @@ The stem is the authors' __conv1_block: 3x3 conv to 16 channels + BN + ReLU.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 from torch import nn
 
-from core.data import require_files
+from core.check_data import require, required
 from core.tasks import ClassificationTask, tensor_batches
 from core.tasks.digits import digits_tensors
 
@@ -74,7 +72,7 @@ def coarse_dropout(x: torch.Tensor, hole: int, generator: torch.Generator) -> to
     cols = torch.arange(w).view(1, 1, w)
     inside = ((rows >= top.view(n, 1, 1)) & (rows < (top + hole).view(n, 1, 1))
               & (cols >= left.view(n, 1, 1)) & (cols < (left + hole).view(n, 1, 1)))
-    return x.masked_fill(inside.unsqueeze(1), 0.0)
+    return x.masked_fill(inside.unsqueeze(1).to(x.device), 0.0)  # the images may live on the GPU
 
 
 class ProxyTask(ClassificationTask):
@@ -109,9 +107,7 @@ class ProxyTask(ClassificationTask):
 
 def svhn_proxy(root_dir: str, batch_size: int = 128, depth: int = 28, width: int = 2, device: str = "cpu") -> ProxyTask:
     """paper: SVHN Cropped train (73,257) for training, test (26,032) as eval, every epoch (docs/experiments.md §6)."""
-    folder = os.path.join(os.path.abspath(root_dir), "SVHN_Cropped")
-    require_files(os.path.join(folder, "train_32x32.mat"), os.path.join(folder, "test_32x32.mat"),
-                  dataset="svhn_cropped")
+    require(svhn_proxy.paper_inputs(root_dir), "svhn_cropped")
     from fastestimator.dataset.data import svhn_cropped
 
     train_ds, test_ds = svhn_cropped.load_data(root_dir=root_dir)
@@ -121,6 +117,9 @@ def svhn_proxy(root_dir: str, batch_size: int = 128, depth: int = 28, width: int
         return x, torch.tensor(np.asarray(ds["y"]).reshape(-1), dtype=torch.long)
 
     return ProxyTask(tensors(train_ds), tensors(test_ds), batch_size, depth, width, hole=8, device=device)
+
+
+svhn_proxy.paper_inputs = lambda root_dir, **_: required("svhn_cropped", root_dir)  # core.check_data lists these
 
 
 def digits_proxy(batch_size: int = 32, depth: int = 10, width: int = 1, n_train: int | None = None,

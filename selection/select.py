@@ -22,12 +22,13 @@ import torch
 from omegaconf import DictConfig
 
 from arc_model.controller import ARCSchedule
+from arc_model.weights import load_keras_h5
 from core.artifacts import atomic_write, mark_done
 from core.config import check_profile
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError, CorruptArtifact, DataError
 from core.instantiate import build_task
 from core.runs import finished_runs, train_into
-from core.training import Run
+from core.training import Run, run_options
 
 PUBLISHED = "published"
 
@@ -44,7 +45,12 @@ def finished_candidates(candidates_dir: str | Path) -> pd.DataFrame:
                         f"{candidates_dir} (remove the stale ones)")
     for run_dir in runs.run_dir:
         if not (Path(run_dir) / "arc.h5").is_file():
-            raise DataError(f"candidate {run_dir} has no arc.h5")
+            raise CorruptArtifact(f"candidate {run_dir} has no arc.h5 (rerun `make train_arc`: it trains a damaged "
+                                  "candidate again)")
+        try:  # an earlier stage's file: refused here, redone by train_arc
+            load_keras_h5(Path(run_dir) / "arc.h5")
+        except DataError as err:
+            raise CorruptArtifact(f"{err} (rerun `make train_arc`: it trains a damaged candidate again)") from None
     return runs.sort_values("candidate", ignore_index=True)
 
 
@@ -56,6 +62,7 @@ def candidate_weights(cfg: DictConfig) -> tuple[str, Path] | None:
         weights = Path(cfg.paths.published_arc)
         if not weights.is_file():
             raise DataError(f"paths.published_arc: ARC weights not found: {weights}")
+        load_keras_h5(weights)  # a file of another network is refused before anything is written
         return f"{PUBLISHED}-{hashlib.sha256(weights.read_bytes()).hexdigest()[:8]}", weights
     try:
         candidate = int(cfg.candidate)
@@ -80,6 +87,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"lr0 must be one of the study's lr0s {list(cfg.lr0s)}, got {cfg.lr0}")
     if cfg.repeat < 0:
         raise ConfigError(f"repeat must be >= 0, got {cfg.repeat}")
+    if cfg.frequency < 1:
+        raise ConfigError(f"frequency (epochs between two ARC calls) must be >= 1, got {cfg.frequency}")
 
 
 def score_run(cfg: DictConfig) -> dict | None:
@@ -100,7 +109,7 @@ def score_run(cfg: DictConfig) -> dict | None:
 
     def make_run() -> Run:
         schedule = ARCSchedule(str(weights), frequency=cfg.frequency)
-        return Run(task, "adam", cfg.lr0, schedule, seed=cfg.repeat, log_steps=100)
+        return Run(task, "adam", cfg.lr0, schedule, seed=cfg.repeat, log_steps=100, **run_options(cfg.profile))
 
     row = {"candidate": str(cfg.candidate), "run": name, "lr0": cfg.lr0, "repeat": cfg.repeat}
     summarize = lambda run: {"decisions": len(run.schedule.decisions)}  # noqa: E731

@@ -343,3 +343,23 @@ def test_is_a_torch_lr_scheduler(weights):
     scheduler = ARCScheduler(sgd(0.1, 0.2), weights=weights)
     assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
     assert scheduler.get_last_lr() == [0.1, 0.2] and scheduler.last_epoch == 0 and scheduler.base_lrs == [0.1, 0.2]
+
+
+def test_arc_controller_scales_every_parameter_group(published_arc):
+    """ARCController (the plain-loop front end) multiplies each group's LR, as ARCScheduler does."""
+    from arc_model.controller import ARCController
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD([{"params": [model.weight], "lr": 0.1}, {"params": [model.bias], "lr": 0.01}])
+    arc = ARCController(published_arc, optimizer=optimizer)
+    for epoch in range(3):
+        arc.next_lr()
+        for step in range(5):
+            arc.record_step(1.0 / (1 + epoch * 5 + step))
+        arc.end_epoch()
+        arc.record_eval(1.0 / (1 + epoch))
+    arc.next_lr()  # epoch 4: a decision
+    m = arc.last_multiplier
+    assert m in (1.618, 1.0, 0.618)
+    lrs = [g["lr"] for g in optimizer.param_groups]
+    assert lrs == [float(np.float32(0.1 * m)), float(np.float32(0.01 * m))]

@@ -6,12 +6,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import json
 import math
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -234,6 +232,8 @@ def test_in_memory_datasets_move_to_the_device_once():
 
 
 def test_speed_options_come_from_the_profile_and_default_to_fp32():
+    import experiments.config  # noqa: F401  (registers the benchmark schemas)
+
     with initialize_config_dir(str(CONFIGS), version_base="1.3"):
         paper = compose("benchmark", ["profile=paper"])
         fast = compose("benchmark", ["profile=paper", "profile.precision=bf16", "profile.channels_last=true",

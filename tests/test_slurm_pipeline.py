@@ -120,7 +120,7 @@ def test_make_reproduce_paper_slurm_sends_every_stage_through_slurm():
         if loop:  # make benchmark's loop over its studies
             body = lines[i + 1].strip().removesuffix("|| exit 1; \\")
             commands += [body.replace("$study", study) for study in loop.group(1).split()]
-        elif line.startswith(".venv/bin/python"):
+        elif line.startswith(".venv/bin/python") and " -m pip " not in line:  # (not .venv's own set-up)
             commands.append(line)
     commands = [" ".join(c.split()) for c in commands]
     multiruns = [c for c in commands if re.search(r" -m \S+ -m ", c)]
@@ -140,7 +140,7 @@ def test_slurm_launcher_requeues_timed_out_jobs_and_resubmits_the_same_job(tmp_p
     import submitit
     from hydra.utils import instantiate
 
-    from core.config import register_configs  # noqa: F401  (the slurm schema)
+    import core.config  # noqa: F401  (registers the slurm schema)
 
     monkeypatch.setenv("ARC_REPRO_ROOT", str(tmp_path))
     with initialize_config_dir(str(CONFIGS), version_base="1.3"):

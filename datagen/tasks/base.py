@@ -2,7 +2,8 @@
 
 Every task keeps its type and loss in every profile; only the data and the model size change:
   * source="offline" (smoke/mini): small data that ships with installed packages or is generated;
-  * source="fe" (paper): the FastEstimator loader of the paper's dataset, read from root_dir=paths.data;
+  * source="fe" (paper): the FastEstimator loader of the paper's dataset, read from root_dir=paths.data; the files
+    it reads (core.check_data.REGISTRY[`dataset`], `paper_inputs`) are checked before any work, so FE never downloads;
   * source="standin" (tests): random tensors with the real shapes of the paper data.
   * arch="small" (smoke/mini) or "paper" (the table's architecture, datagen/tasks/paper_models.py).
 A subclass defines `step(model, batch) -> (loss, metric)` once; training and evaluation both use it, so the
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from core.check_data import Required, require, required
 from core.errors import ConfigError
 from core.tasks import Task, tensor_batches
 
@@ -26,6 +28,7 @@ ARCHS = ("small", "paper")
 
 class DatagenTask(Task):
     number = 0  # row of Table 1
+    dataset = ""  # the paper dataset's key in core.check_data.REGISTRY (source="fe")
     eval_needs_grad = False  # adversarial training needs input gradients to compute its eval loss
 
     def __init__(self, source: str = "offline", arch: str = "small", batch_size: int = 32,
@@ -37,7 +40,7 @@ class DatagenTask(Task):
             raise ConfigError(f"{self.name}.source must be one of {SOURCES}, got '{source}'")
         if arch not in ARCHS:
             raise ConfigError(f"{self.name}.arch must be one of {ARCHS}, got '{arch}'")
-        self.source, self.arch, self.width = source, arch, width
+        self.source, self.arch, self.width, self.root_dir = source, arch, width, root_dir
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers = num_workers
         if image_size is not None:  # paper image side (tests shrink the 512x512 UNets, see tests)
@@ -45,11 +48,24 @@ class DatagenTask(Task):
         if source == "offline":
             self.train_set, self.eval_set = self.offline_data(n_train, n_eval, data_seed)
         elif source == "fe":
+            if root_dir is None:  # FE's loaders would fall back to ~/fastestimator_data and download there
+                raise ConfigError(f"{self.name}: source=fe needs root_dir (paths.data)")
+            require(self.paper_inputs(root_dir, **self.input_options()), self.name)
             self.train_set, self.eval_set = self.fe_data(root_dir)
         else:
             generator = torch.Generator().manual_seed(data_seed)
             self.train_set = self.standin(n_train or 2 * batch_size, generator)
             self.eval_set = self.standin(n_eval or batch_size, generator)
+
+    # ---- the files of source="fe" (core.check_data lists the same for `make check-data`) ------------------
+    @classmethod
+    def paper_inputs(cls, root_dir: str | None = None, source: str = "fe", **_) -> list[Required]:
+        """The files this task reads with source="fe" and these constructor arguments (none otherwise)."""
+        return required(cls.dataset, root_dir) if source == "fe" and root_dir is not None else []
+
+    def input_options(self) -> dict:
+        """Constructor arguments beside root_dir that `paper_inputs` needs (MitMovieNER: where BERT lies)."""
+        return {}
 
     # ---- what a task defines ------------------------------------------------------------------
     def offline_data(self, n_train, n_eval, seed) -> tuple:

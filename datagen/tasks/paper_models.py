@@ -104,13 +104,15 @@ class ImdbLSTM(nn.Module):
 
 
 class BertTagger(nn.Module):
-    """BERT encoder + per-token linear tagger (task 8). `pretrained` names a Hugging Face checkpoint
-    (paper: bert-base-uncased, read from the local HF cache); None builds the same shapes randomly."""
+    """BERT encoder + per-token linear tagger (task 8). `pretrained` is the local directory of a Hugging Face
+    checkpoint (paper: bert-base-uncased, see MitMovieNER.bert_dir), read offline; None builds the same shapes
+    randomly."""
 
     def __init__(self, tags: int, pretrained: str | None = None, config: dict | None = None):
         super().__init__()
         from transformers import BertConfig, BertModel
-        self.bert = BertModel.from_pretrained(pretrained) if pretrained else BertModel(BertConfig(**(config or {})))
+        self.bert = (BertModel.from_pretrained(pretrained, local_files_only=True) if pretrained
+                     else BertModel(BertConfig(**(config or {}))))
         self.tag = nn.Linear(self.bert.config.hidden_size, tags)
 
     def forward(self, x):

@@ -67,6 +67,7 @@ def small_unet(in_channels: int, width: int) -> nn.Module:
 class MontgomeryUNet(DatagenTask):
     """Task 11: UNet lung segmentation on chest X-rays, per-pixel binary CE; metric Dice."""
     name, number, loss_name, metric_name = "montgomery_unet", 11, "bce", "dice"
+    dataset = "montgomery"
     image_size, offline_size, channels = 512, 24, 1
 
     def offline_data(self, n_train, n_eval, seed):
@@ -105,6 +106,7 @@ class MontgomeryUNet(DatagenTask):
 class Cub200UNet(MontgomeryUNet):
     """Task 12: UNet bird segmentation on CUB-200, soft-dice loss."""
     name, number, loss_name = "cub200_unet", 12, "dice_loss"
+    dataset = "cub200"
     channels, offline_size = 3, 24
 
     def offline_data(self, n_train, n_eval, seed):
@@ -144,6 +146,7 @@ class TinyMultiTask(nn.Module):
 class Cub200MultiTask(DatagenTask):
     """Task 6: ResNet50 + UNet, bird class and bird mask, uncertainty-weighted (Kendall et al.)."""
     name, number, loss_name = "cub200_multitask", 6, "uncertainty_loss"
+    dataset = "cub200"
     image_size, offline_size, classes, offline_classes = 512, 16, 200, 3
 
     def offline_data(self, n_train, n_eval, seed):

@@ -54,6 +54,7 @@ class OmniglotPairs(Dataset):
 
 class OmniglotSiamese(DatagenTask):
     name, number, loss_name = "omniglot_siamese", 9, "bce"
+    dataset = "omniglot"
     image_size = 105
 
     def offline_data(self, n_train, n_eval, seed):

@@ -3,15 +3,20 @@ BERT, per-token sparse CE) and character-level generation (Shakespeare GRU, spar
 
 Offline stand-ins: generated cue-word reviews (7), generated BIO-tagged movie queries (8), Python's stdlib
 docstrings as the character stream (10). Paper data: FastEstimator's imdb_review (max_len 500, vocab 10000;
-FE reads it through Keras' own cache, it takes no root_dir [FE]), mitmovie_ner (max_len 50, words mapped
-with the bert-base-uncased vocabulary) and shakespeare (windows of 100+1 characters, last 10% held out).
+FE reads Keras' imdb.npz from Keras' cache and would download it there, so this task hands Keras the file
+${paths.data}/IMDB/imdb.npz, checked with its sha256 first), mitmovie_ner (max_len 50, words mapped with the
+bert-base-uncased vocabulary, read offline from a local directory, never from the Hugging Face cache) and
+shakespeare (windows of 100+1 characters, last 10% held out).
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
 from torch import nn
 
+from core.check_data import offline_hub, required, verify
 from datagen.tasks import offline_data, paper_models
 from datagen.tasks.base import DatagenTask
 
@@ -19,6 +24,7 @@ from datagen.tasks.base import DatagenTask
 class ImdbLSTM(DatagenTask):
     """Task 7: LSTM sentiment classifier, binary CE; metric accuracy."""
     name, number, loss_name = "imdb_lstm", 7, "bce"
+    dataset = "imdb"
     max_len, vocab, offline_len, offline_vocab = 500, 10000, 40, 200
 
     def offline_data(self, n_train, n_eval, seed):
@@ -27,9 +33,16 @@ class ImdbLSTM(DatagenTask):
         return offline_data.split(data, n_train, n_eval)
 
     def fe_data(self, root_dir):
-        from fastestimator.dataset.data import imdb_review
-        train, test = imdb_review.load_data(max_len=self.max_len, vocab_size=self.vocab)
-        return tuple((torch.tensor(ds["x"]).long(), torch.tensor(ds["y"]).float()) for ds in (train, test))
+        """FE's imdb_review.load_data, with Keras reading our checked copy instead of its cache: Keras'
+        get_file takes an absolute `path` as the file itself and downloads only when it is missing or its sha256
+        differs, which `verify` rules out first."""
+        (path,) = [verify(item) for item in required(self.dataset, root_dir)]  # before Keras is imported
+        import tensorflow as tf
+        from fastestimator.dataset.data.imdb_review import pad
+        (x_train, y_train), (x_eval, y_eval) = tf.keras.datasets.imdb.load_data(
+            path=str(path), maxlen=self.max_len, num_words=self.vocab)
+        return tuple((torch.tensor(np.array([pad(x, self.max_len, 0) for x in xs])).long(), torch.tensor(ys).float())
+                     for xs, ys in ((x_train, y_train), (x_eval, y_eval)))
 
     def standin(self, n, generator):
         return (torch.randint(0, self.vocab, (n, self.max_len), generator=generator),
@@ -51,12 +64,32 @@ class ImdbLSTM(DatagenTask):
 class MitMovieNER(DatagenTask):
     """Task 8: BERT token tagger, per-token sparse CE over non-pad tokens; metric token accuracy."""
     name, number, loss_name = "mitmovie_bert_ner", 8, "ce"
+    dataset = "mitmovie"
     max_len, offline_len, paper_tags = 50, 16, 25
 
-    def __init__(self, pretrained: str | None = "bert-base-uncased", **kwargs):
-        self.pretrained = pretrained
+    def __init__(self, pretrained: str | None = "bert-base-uncased", weights_dir: str | None = None, **kwargs):
+        self.pretrained, self.weights_dir = pretrained, weights_dir
         self.vocab_size, self.tags = 30522, self.paper_tags  # bert-base-uncased; 12 slots x B/I + O
         super().__init__(**kwargs)
+
+    @staticmethod
+    def bert_dir(root_dir: str | None, pretrained: str, weights_dir: str | None = None) -> str:
+        """The local directory of the BERT checkpoint: `pretrained` itself when it is an absolute path, else
+        <weights_dir>/<pretrained> (weights_dir: ${paths.weights}), else <root_dir>/<pretrained>."""
+        if os.path.isabs(pretrained):
+            return pretrained
+        return os.path.join(os.path.abspath(weights_dir or root_dir), pretrained)
+
+    @classmethod
+    def paper_inputs(cls, root_dir=None, source="fe", pretrained="bert-base-uncased", weights_dir=None, **_):
+        inputs = super().paper_inputs(root_dir, source)
+        if source == "fe" and root_dir is not None and pretrained:
+            folder = cls.bert_dir(root_dir, pretrained, weights_dir)
+            inputs += required("bert_tokenizer", folder, exact=True) + required("bert_weights", folder, exact=True)
+        return inputs
+
+    def input_options(self):
+        return {"pretrained": self.pretrained, "weights_dir": self.weights_dir}
 
     def offline_data(self, n_train, n_eval, seed):
         n_eval = n_eval or 200
@@ -65,10 +98,12 @@ class MitMovieNER(DatagenTask):
         return offline_data.split((x, y), n_train, n_eval)
 
     def fe_data(self, root_dir):
+        offline_hub()  # a local directory, and Hugging Face kept offline: its cache is never read nor filled
         from fastestimator.dataset.data import mitmovie_ner
         from transformers import BertTokenizer
         train, test, _, label_vocab = mitmovie_ner.load_data(root_dir=root_dir)
-        tokenizer = BertTokenizer.from_pretrained(self.pretrained)
+        tokenizer = BertTokenizer.from_pretrained(self.bert_dir(root_dir, self.pretrained, self.weights_dir),
+                                                  local_files_only=True)
         tag_id = {t: i + 1 for i, t in enumerate(sorted(label_vocab))}  # 0 = pad, ignored by the loss
         self.tags = len(tag_id) + 1
 
@@ -76,7 +111,8 @@ class MitMovieNER(DatagenTask):
             x = np.zeros((len(ds), self.max_len), np.int64)
             y = np.zeros_like(x)
             for i, (words, tags) in enumerate(zip(ds["x"], ds["y"])):
-                words, tags = list(words)[: self.max_len], list(tags)[: self.max_len]
+                words = str(words).split() if isinstance(words, str) else list(words)  # FE joins a sentence with " "
+                words, tags = words[: self.max_len], list(tags)[: self.max_len]
                 x[i, : len(words)] = tokenizer.convert_tokens_to_ids([w.lower() for w in words])
                 y[i, : len(tags)] = [tag_id[t] for t in tags]
             return torch.tensor(x), torch.tensor(y)
@@ -92,7 +128,8 @@ class MitMovieNER(DatagenTask):
         return paper_models.BertTagger(self.tags, config=config)
 
     def paper_model(self):
-        return paper_models.BertTagger(self.tags, pretrained=self.pretrained if self.source == "fe" else None)
+        local = self.bert_dir(self.root_dir, self.pretrained, self.weights_dir) if self.source == "fe" else None
+        return paper_models.BertTagger(self.tags, pretrained=local)
 
     def step(self, model, batch):
         x, y = batch
@@ -105,6 +142,7 @@ class MitMovieNER(DatagenTask):
 class ShakespeareGRU(DatagenTask):
     """Task 10: character-level GRU language model, sparse CE on the next character; metric accuracy."""
     name, number, loss_name = "shakespeare_gru", 10, "ce"
+    dataset = "shakespeare"
     seq_len, paper_vocab, offline_seq_len = 100, 65, 32
 
     def offline_data(self, n_train, n_eval, seed):

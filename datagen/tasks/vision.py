@@ -39,6 +39,7 @@ def small_cnn(in_channels: int, width: int, outputs: int, batch_norm: bool = Fal
 class SvhnClassification(DatagenTask):
     """Task 1: VGG19 + BatchNorm, sparse CE."""
     name, number, loss_name = "svhn_vgg19bn", 1, "ce"
+    dataset = "svhn_cropped"
     classes = 10
 
     def offline_data(self, n_train, n_eval, seed):
@@ -114,6 +115,7 @@ class SvhnAdversarial(SvhnClassification):
 class Food101Classification(DatagenTask):
     """Task 4: DenseNet121, sparse CE over 101 classes (offline: 10-class generated textures)."""
     name, number, loss_name = "food101_densenet121", 4, "ce"
+    dataset = "food101"
     image_size, offline_size, offline_classes = 224, 16, 10
 
     def offline_data(self, n_train, n_eval, seed):

@@ -1,14 +1,15 @@
 """Image classification (docs/experiments.md §7.1): the repo's ResNet9 variant with its augmentation, Adam, sparse CE.
 
-`Cifar10Task` (paper) reads CIFAR10 through FE's `cifar10.load_data(root_dir)` (50k train, the 10k
-test set as eval). `DigitsTask` (mini/smoke) runs the same network family and augmentation on
+`Cifar10Task` (paper) reads CIFAR10 as FE's `cifar10.load_data(root_dir)` does (50k train, the 10k
+test set as eval), but with core.safe_load's restricted unpickler: the python batches are pickles, and Keras'
+`load_batch` (which FE calls) would run any code a tampered file holds. `DigitsTask` (mini/smoke) runs the same network family and augmentation on
 scikit-learn's 8x8 digits, scaled: pad 1 instead of 4, a 2x2 hole instead of 8x8.
 Augmentation runs batched in torch and draws from the run's data generator, so resume stays exact.
 """
 from __future__ import annotations
 
 import math
-import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 
 from core.tasks import ClassificationTask, tensor_batches
 from core.tasks.digits import digits_tensors
-from core.data import require_files
+from core.check_data import require, required, verify
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
 
@@ -110,6 +111,29 @@ class DigitsTask(AugmentedImageTask):
                          device=device)
 
 
+def load_cifar10(inputs) -> tuple[dict, dict]:
+    """({"x", "y"} train, eval) exactly as FE 1.7's cifar10.load_data gives them (uint8 NHWC images, uint8 train
+    labels, int64 eval labels), from the checked files of `Cifar10Task.paper_inputs`. Each batch is a pickle of a
+    dict with a numpy array: read with `restricted_unpickle`, which builds numpy arrays and nothing else."""
+    from core.safe_load import restricted_unpickle
+
+    inputs = list(inputs)
+    require(inputs, "cifar10")
+    files = {path.name: path for path in map(verify, inputs)}
+
+    def batch(name: str) -> tuple[np.ndarray, list]:
+        data = restricted_unpickle(files[name].read_bytes(), files[name], encoding="bytes")
+        data = {k.decode("utf8") if isinstance(k, bytes) else k: v for k, v in data.items()}
+        return np.asarray(data["data"]).reshape(-1, 3, 32, 32), data["labels"]
+
+    x_train, y_train = np.empty((50000, 3, 32, 32), dtype="uint8"), np.empty((50000,), dtype="uint8")
+    for i in range(1, 6):
+        x_train[(i - 1) * 10000:i * 10000], y_train[(i - 1) * 10000:i * 10000] = batch(f"data_batch_{i}")
+    x_eval, y_eval = batch("test_batch")
+    return ({"x": x_train.transpose(0, 2, 3, 1), "y": y_train},
+            {"x": x_eval.astype(x_train.dtype).transpose(0, 2, 3, 1), "y": np.array(y_eval)})
+
+
 class Cifar10Task(AugmentedImageTask):
     """paper: CIFAR10 via FE's loader, batch 128 (391 steps/epoch), Normalize on the /255 scale."""
 
@@ -117,12 +141,14 @@ class Cifar10Task(AugmentedImageTask):
 
     def __init__(self, root_dir: str, width: int = 64, batch_size: int = 128, holdout_fraction: float = 0.0,
                  device: str = "cpu"):
-        require_files(os.path.join(os.path.abspath(root_dir), "cifar10", "cifar-10-batches-py"), dataset="cifar10")
-        from fastestimator.dataset.data import cifar10
-
-        train_ds, eval_ds = cifar10.load_data(root_dir=root_dir)
+        train_ds, eval_ds = load_cifar10(self.paper_inputs(root_dir))
         super().__init__(self._tensors(train_ds), self._tensors(eval_ds), batch_size, width, pad=4, hole=8,
                          holdout_fraction=holdout_fraction, device=device)
+
+    @staticmethod
+    def paper_inputs(root_dir: str, **_):
+        """The files FE's cifar10 loader reads (core.check_data.REGISTRY; `make check-data` lists the same)."""
+        return required("cifar10", root_dir)
 
     @staticmethod
     def _tensors(dataset):

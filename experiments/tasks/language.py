@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import math
-import os
 import re
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from core.tasks import Task, tensor_batches
-from core.data import require_files
+from core.check_data import require, required
 
 
 class LSTMLanguageModel(nn.Module):
@@ -127,10 +126,14 @@ class PTBTask(LanguageModelTask):
 
     def __init__(self, root_dir: str, embedding: int = 300, units: int = 600, batch_size: int = 128,
                  device: str = "cpu"):
-        base = os.path.join(os.path.abspath(root_dir), "PennTreeBank")
-        require_files(*(os.path.join(base, f"ptb.{s}.txt") for s in ("train", "valid", "test")), dataset="ptb")
+        require(self.paper_inputs(root_dir), "ptb")
         from fastestimator.dataset.data import penn_treebank
 
         train, _, test, vocab = penn_treebank.load_data(root_dir=root_dir, seq_length=21)
         super().__init__(np.asarray(train["x"]), np.asarray(test["x"]), len(vocab), batch_size, embedding, units,
                          device)
+
+    @staticmethod
+    def paper_inputs(root_dir: str, **_):
+        """The files FE's penn_treebank loader reads (core.check_data.REGISTRY; `make check-data` lists the same)."""
+        return required("ptb", root_dir)

@@ -171,6 +171,15 @@ def resolve_backbone_weights(configured: str) -> str:
                     f"in torchvision's cache {cache}: put the file under paths.weights; nothing is downloaded")
 
 
+def backbone_inputs(configured: str) -> list:
+    """The ImageNet ResNet50 file the paper config names (${paths.weights}/resnet50-0676ba61.pth) as core.check_data
+    lists it: that path, else the same file name in torchvision's cache ($TORCH_HOME/hub/checkpoints)."""
+    from core.check_data import required
+
+    path = Path(configured)
+    return required("resnet50_imagenet", path.parent, relpaths={RESNET50_IMAGENET[1]: path.name}, exact=True)
+
+
 class SmallFeatures(nn.Module):
     """mini backbone: stride-2 conv-BN-ReLU stages, C3/C4/C5 at strides 8/16/32."""
 
