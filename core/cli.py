@@ -88,12 +88,22 @@ class StageLog:
 
 
 class _Tee:
-    """A text stream that writes to `stream` and to a StageLog; everything else is the stream's."""
+    """A text stream that writes to `stream` and to a StageLog; everything else is the stream's.
 
-    def __init__(self, stream, log: StageLog):
-        self._stream, self._log = stream, log
+    Something made during the stage may keep the tee (a logging handler a library adds on first use): once the
+    stage is over (`detach`), the tee writes to whatever `sys.<name>` is then, and no longer to the log."""
+
+    def __init__(self, stream, log: StageLog, name: str = "stderr"):
+        self._stream, self._log, self._name, self._detached = stream, log, name, False
+
+    def detach(self) -> None:
+        self._detached = True
 
     def write(self, text: str) -> int:
+        if self._detached:
+            current = getattr(sys, self._name)
+            target = current if current is not self else getattr(sys, f"__{self._name}__")
+            return target.write(text)
         written = self._stream.write(text)
         try:
             self._log.write(text)
@@ -106,6 +116,8 @@ class _Tee:
             self.write(line)
 
     def flush(self) -> None:
+        if self._detached:
+            return
         self._stream.flush()
         self._log.flush()
 
@@ -153,12 +165,14 @@ def tee_output(path: Path | None, module: str = "") -> Iterator[StageLog | None]
     stamp = datetime.now().isoformat(timespec="seconds")
     log = StageLog(path, f"=== {stamp} {module} {overrides} (pid {os.getpid()}) ===\n")
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Tee(saved[0], log), _Tee(saved[1], log)
+    tees = [_Tee(saved[0], log, "stdout"), _Tee(saved[1], log, "stderr")]
+    sys.stdout, sys.stderr = tees
     handlers = [h for h in logging.getLogger().handlers
                 if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in saved]
     streams = [h.stream for h in handlers]
     for handler, stream in zip(handlers, streams):
-        handler.setStream(_Tee(stream, log))
+        tees.append(_Tee(stream, log, "stdout" if stream is saved[0] else "stderr"))
+        handler.setStream(tees[-1])
     try:
         yield log
     except Exception as err:
@@ -176,6 +190,8 @@ def tee_output(path: Path | None, module: str = "") -> Iterator[StageLog | None]
         sys.stdout.flush()
         sys.stderr.flush()
         sys.stdout, sys.stderr = saved
+        for tee in tees:
+            tee.detach()
         log.close()
 
 
