@@ -52,9 +52,7 @@ def labels_of(schedule: str, frequencies: list, candidates: list, model_files: l
         label = schedule
         if f is not None and len(frequencies) > 1:
             label += f" n={f}"
-        if c is not None:
-            label += f" c{c}"
-        if m is not None:
+        if m is not None:  # the candidate is not named: its runs pool into the cell like seeds (core.results)
             label += f" {m}"
         labels.append(label)
     return labels
@@ -95,8 +93,6 @@ def _label(schedule: str, config: dict, labels: set[str]) -> str:
     label = schedule
     if frequency is not None and any(lab.startswith(f"{schedule} n=") for lab in labels):
         label += f" n={frequency}"
-    if config.get("arc_candidate") is not None:
-        label += f" c{config['arc_candidate']}"
     if config.get("arc_model_file") is not None and config.get("arc_candidate") is not None:
         label += f" {config['arc_model_file']}"
     return label

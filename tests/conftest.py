@@ -1,6 +1,7 @@
 """Shared fixtures. Tests never touch ../shared at run time except to skip-or-use the published arc.h5."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -37,3 +38,16 @@ def run_module(module: str, *args: str, cwd: Path | None = None, env: dict | Non
     full_env = {**os.environ, "PYTHONHASHSEED": "0", "ARC_REPRO_ROOT": str(cwd or REPO), **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+
+@pytest.fixture(autouse=True)
+def _absl_handler_on_the_real_stderr():
+    """TensorFlow's absl logging handler keeps the stderr of its import, i.e. pytest's capture stream when a test
+    module imports FastEstimator at collection. Hydra's logging setup (an entry point run in-process) closes old
+    handlers, and absl's close() closes any stream that is not the current sys.stderr: it would close pytest's
+    capture stream and crash the session ('lost sys.stderr'). Outside pytest the stream is the real stderr."""
+    absl_logging = sys.modules.get("absl.logging")
+    if absl_logging is not None:
+        absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
+    yield

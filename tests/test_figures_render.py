@@ -96,7 +96,7 @@ def test_expected_runs_follow_the_study_configs(tmp_path):
     n = expected_runs("n_study", ["sc", "sls"])["cifar10"]
     assert sorted(n) == [f"arc n={k}" for k in range(1, 7)]
     metric = expected_runs("metric_study", ["sc", "sls"])["cifar10"]
-    assert len(metric) == 30 and metric["arc c1 best_mcc"].seeds == (0, 1, 2)
+    assert len(metric) == 6 and metric["arc best_mcc"].seeds == tuple(range(7))  # candidates pool into the cell
     assert expected_runs("benchmark", [], seeds=[0])["ptb"]["arc"].seeds == (0,)
     run = tmp_path / "cifar10" / "cd-lr0.001-s4-0123abcd"
     run.mkdir(parents=True)
@@ -220,7 +220,7 @@ def test_figures_stage_renders_tables_figures_and_report(tmp_path, capsys):
     assert "skip: Fig. 8" not in printed and "skip: Fig. 7" not in printed and "skip: Fig. 14" not in printed
     n_table = (figs / "n_study" / "tables.md").read_text()  # frequencies are rows of their own, not one "arc"
     assert "| arc n=1 |" in n_table and "| arc n=3 |" in n_table and "| arc |" not in n_table
-    assert "| arc c1 best_mcc |" in (figs / "metric_study" / "tables.md").read_text()
+    assert "| arc best_mcc |" in (figs / "metric_study" / "tables.md").read_text()
     assert (figs / "metric_study" / "fig07_metric_study.png").is_file()
     assert "warning: incomplete: cifar10 / cd / LR0 0.01: 2 of 5 runs" in printed
     report = (art / "REPORT.md").read_text()
