@@ -51,3 +51,16 @@ def _absl_handler_on_the_real_stderr():
     if absl_logging is not None:
         absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
     yield
+
+
+def children(pid: int) -> list[int]:
+    """The pids of `pid`'s child processes (from /proc), for tests that kill a worker."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found

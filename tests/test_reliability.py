@@ -22,7 +22,7 @@ import torch
 from hydra import compose, initialize
 from omegaconf import OmegaConf
 
-from conftest import REPO, run_module
+from conftest import REPO, run_module, children
 from core.artifacts import read_done
 from core.errors import CheckpointError, CorruptArtifact, DataError, UserError
 from core.felog import parse_log
@@ -332,18 +332,6 @@ def test_candidate_weights_damaged_are_redone_by_train_arc_and_refused_by_select
 
 
 # ---- 2. workers that die ------------------------------------------------------------------------------------
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
 
 def cmdline(pid: int) -> str:
     try:

@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import REPO, run_module
+from conftest import REPO, run_module, children
 from core.artifacts import read_done
 
 CONFIGS = REPO / "configs"
@@ -23,18 +23,6 @@ LOCAL = "hydra/launcher=submitit_local"  # hydra-submitit-launcher 1.2.0's local
 def jobs_of(root: Path, config: str) -> list[Path]:
     """The submitit job folders of a stage's multirun (one per job array)."""
     return sorted(p for p in (root / "multirun" / config / ".submitit").glob("*") if p.name.isdigit())
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
 
 
 def in_process(module, config: str, overrides: list[str]) -> None:
