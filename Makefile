@@ -62,12 +62,13 @@ bench: $(STAMP) ## all benchmarks; one with e.g. `make bench BENCH=engine`
 train: $(STAMP) ## one training run of a task (python -m core.single_run)
 	$(PY) -m core.single_run profile=$(PROFILE) $(ARGS)
 
-reproduce: $(STAMP) ## the whole pipeline on one profile; each stage skips what is done and resumes the rest
+reproduce: $(STAMP) ## the whole pipeline on one profile (smoke adds one-seed n-study and metric study for Figs 7, 14)
 	$(if $(filter paper,$(PROFILE)),$(MAKE) --no-print-directory check-data PROFILE=$(PROFILE) ARGS=)
 	$(MAKE) --no-print-directory datagen PROFILE=$(PROFILE) ARGS=
 	$(MAKE) --no-print-directory train_arc PROFILE=$(PROFILE) ARGS=
 	$(MAKE) --no-print-directory select PROFILE=$(PROFILE) ARGS=
 	$(MAKE) --no-print-directory benchmark PROFILE=$(PROFILE) ARGS=
+	$(if $(filter smoke,$(PROFILE)),$(MAKE) --no-print-directory n-study metric-study PROFILE=smoke ARGS=seed=0)
 	$(MAKE) --no-print-directory figures PROFILE=$(PROFILE) ARGS=
 
 figures: $(STAMP) ## Tables 2-4 (md/LaTeX/CSV, * and # markers), Figs 3-14, artifacts/<profile>/REPORT.md
