@@ -111,9 +111,11 @@ def render_study(cfg: DictConfig, rows: pd.DataFrame, out: Path, study: str, exp
             keep(f"Fig. {number or ''} {task}: every run per cell",
                  plots.boxes(rows_placed, task, grid, stem, opts.paper_rows, formats, dpi))
         paths = plots.failures(rows_placed, out / "fig06_arc_failures", cfg.failure_runs, cfg.reference, formats, dpi)
-        keep("Fig. 6: ARC failure modes", paths)
-        if not paths:
-            print("skip: Fig. 6: no ARC run raised the LR and then got worse")
+        if paths:
+            keep("Fig. 6: ARC failure modes", paths)
+        else:
+            skip("Fig. 6 (ARC failure modes)", f"no {cfg.reference} runs",
+                 "make benchmark" if study == "benchmark" else "the ARC logs")
         task = cfg.fig13_task
         arc = rows_placed[(rows_placed.task == task) & (rows_placed.schedule == cfg.reference)]
         if arc.empty:

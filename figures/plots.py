@@ -284,7 +284,7 @@ def failures(rows: pd.DataFrame, stem: Path, limit: int = 6, reference: str = "a
     with every decision marked."""
     runs = failure_runs(rows, reference)
     if runs.empty:
-        return []
+        return _no_failures(rows, stem, limit, reference, formats, dpi)
     runs = runs.head(limit)
     cols = min(3, len(runs))
     nrows = math.ceil(len(runs) / cols)
@@ -299,6 +299,36 @@ def failures(rows: pd.DataFrame, stem: Path, limit: int = 6, reference: str = "a
         ax.axis("off")
     fig.suptitle("ARC failure modes: runs where raising the LR was followed by a worse eval metric "
                  "(dotted lines: ARC's decisions)")
+    return save(fig, stem, formats, dpi)
+
+
+def _no_failures(rows: pd.DataFrame, stem: Path, limit: int, reference: str, formats, dpi: int) -> list[Path]:
+    """Fig 6 when no ARC run raised and then got worse: says so, with the counts, and shows the ARC runs with the
+    most raises (every raise followed by an equal or better metric). Nothing when there are no ARC runs."""
+    mine = rows[rows.schedule == reference]
+    if mine.empty:
+        return []
+    made = {row.run_dir: decisions(row.run_dir, load_curve(row.run_dir)) for row in mine.itertuples()}
+    raises = {run: sum(action(f) == "raise" for _, f in found) for run, found in made.items()}
+    summary = (f"No {reference} run raised the LR and then got worse.\n{len(mine)} {reference} run(s), "
+               f"{sum(raises.values())} raise(s) in all, each followed by an equal or better eval metric "
+               f"before the next decision.")
+    shown = [row for row in mine.itertuples() if raises[row.run_dir]]
+    shown = sorted(shown, key=lambda row: (-raises[row.run_dir], row.task, row.lr0, row.seed))[:limit]
+    cols = max(1, min(3, len(shown)))
+    nrows = 1 + math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(max(8.0, 5.2 * cols), 1.4 + 3.8 * (nrows - 1)), squeeze=False,
+                             layout="constrained", height_ratios=[0.35] + [1] * (nrows - 1))
+    for ax in axes[0]:
+        ax.axis("off")
+    axes[0][0].text(0, 0.5, summary, fontsize=10, va="center", wrap=True)
+    for ax, run in zip(np.ravel(axes[1:]), shown):
+        _run_panel(ax, run, load_curve(run.run_dir), made[run.run_dir], scale_of(run.metric),
+                   f"{run.task}, LR0 {run.lr0:g}, seed {run.seed}: {raises[run.run_dir]} raise(s), none "
+                   f"followed by a worse metric")
+    for ax in np.ravel(axes[1:])[len(shown):]:
+        ax.axis("off")
+    fig.suptitle("ARC failure modes: none in these runs" + ("\n(the runs with the most raises)" if shown else ""))
     return save(fig, stem, formats, dpi)
 
 

@@ -151,6 +151,19 @@ def test_decisions_and_failure_runs(tmp_path):
     assert len(fails) == 1 and fails.raise_epoch.iloc[0] == 3 and fails["drop"].iloc[0] == pytest.approx(20 / 150)
 
 
+def test_fig6_says_so_when_no_raise_got_worse(tmp_path):
+    from figures.plots import failures
+
+    run = write_run(tmp_path, "ptb", "arc", 1.0, 0, [300.0, 200.0, 150.0, 140.0], [1, 1, 1.618, 1.618],
+                    metric="perplexity", mode="min", decisions_after=[(2, 1.618)])
+    rows = pd.DataFrame([{"run_dir": run, "task": "ptb", "schedule": "arc", "lr0": 1.0, "seed": 0,
+                          "metric": "perplexity", "metric_mode": "min", "best_metric": 140.0}])
+    assert failure_runs(rows).empty  # the raise after epoch 2 was followed by 140 < 150
+    paths = failures(rows, tmp_path / "fig06", formats=("png",), dpi=40)
+    assert [p.name for p in paths] == ["fig06.png"] and paths[0].stat().st_size > 0
+    assert failures(rows.assign(schedule="constant"), tmp_path / "none", formats=("png",), dpi=40) == []
+
+
 def compose_cfg(root: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return compose("figures", overrides=["profile=smoke", f"paths.root={root}", "formats=[png]", "dpi=40",
