@@ -96,7 +96,7 @@ class Planner:
 
     def sweep(self, name: str, extra: list[str] = ()) -> tuple[DictConfig, list[dict]]:
         base = self.compose(name, [], hydra=True)
-        params = OmegaConf.to_container(base.hydra.sweeper.params, resolve=False) or {}
+        params = OmegaConf.to_container(base.hydra.sweeper.params, resolve=True) or {}
         return base, self.jobs(params, extra)
 
     # ---- rates -------------------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ class Planner:
 
     def _study_sweep(self, study: str) -> tuple[DictConfig, list[dict]]:
         base = self.compose("benchmark", [f"experiment={study}"], hydra=True)
-        params = OmegaConf.to_container(base.hydra.sweeper.params, resolve=False) or {}
+        params = OmegaConf.to_container(base.hydra.sweeper.params, resolve=True) or {}
         return base, self.jobs(params)
 
     def rows(self) -> list[Row]:

@@ -1,0 +1,34 @@
+"""Hydra's basic sweeper, validating a covering subset of each batch instead of every job (issue #10).
+
+Before launching, BasicSweeper composes every job's config once to catch composition errors early, and the
+launcher then composes it again: two compositions per job. A benchmark grid's job costs ~0.35 s to compose
+(profiled: 40 compositions = 28 s of a 48 s, 20-job smoke grid; a smoke run trains in 0.1 s), and with the
+joblib launcher this validation runs serially in the parent while the workers wait.
+
+This sweeper validates, in order, each job that brings an override value not seen before, so every value of
+every swept parameter (every config-group choice, every LR0, every seed) is composed once before any job runs:
+8 schedules x 3 LR0s x 5 seeds = 120 jobs are validated by 14 compositions. A failure that only one
+combination of values produces surfaces when the launcher composes that job. Jobs, order and results are
+BasicSweeper's. Hydra only loads plugins from the `hydra_plugins` namespace; configs/hydra/default.yaml
+selects this class.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+
+def covering_jobs(batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
+    """The jobs of `batch` that each bring at least one override not in an earlier chosen job."""
+    chosen, seen = [], set()
+    for overrides in batch:
+        if not seen.issuperset(overrides):
+            chosen.append(overrides)
+            seen.update(overrides)
+    return chosen
+
+
+class CoveringSweeper(BasicSweeper):
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        super().validate_batch_is_legal(covering_jobs(batch))

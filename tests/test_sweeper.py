@@ -1,0 +1,24 @@
+"""hydra_plugins.arc_sweeper: the basic sweeper validating every swept value once (configs/hydra/default.yaml)."""
+from __future__ import annotations
+
+from conftest import run_module
+from hydra_plugins.arc_sweeper.covering_sweeper import covering_jobs
+
+
+def test_covering_jobs_validates_each_value_once():
+    batch = [[f"s={s}", f"lr0={lr}", f"seed={seed}"] for s in "ab" for lr in (1, 2) for seed in (0, 1, 2)]
+    chosen = covering_jobs(batch)
+    # s=a lr0=1 seeds 0, 1, 2 (3 jobs); s=a lr0=2 seed=0 (new lr0); s=b lr0=1 seed=0 (new s); nothing else is new
+    assert chosen == [["s=a", "lr0=1", "seed=0"], ["s=a", "lr0=1", "seed=1"], ["s=a", "lr0=1", "seed=2"],
+                      ["s=a", "lr0=2", "seed=0"], ["s=b", "lr0=1", "seed=0"]]
+    assert {o for job in chosen for o in job} == {o for job in batch for o in job}
+    assert covering_jobs([]) == [] and covering_jobs([["x=1"], ["x=1"]]) == [["x=1"]]
+
+
+def test_a_bad_swept_value_fails_before_any_job_runs(tmp_path):
+    # seed=oops is the last value of the sweep: it is validated (composed) before the first job starts
+    result = run_module("experiments.benchmark", "-m", "experiment=table2_cifar10", "profile=smoke",
+                        "schedule=constant", "lr0=0.01", "seed=0,oops", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "seed" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "artifacts" / "smoke" / "benchmark").exists()
