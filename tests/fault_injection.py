@@ -1,19 +1,21 @@
-"""Kill anywhere, lose nothing (issue 13 item 4): `make fault-test` [FAULT_ARGS="--kills 11 --seed 0"].
+"""Kill anywhere, lose nothing (issue 13 item 4): `make fault-test` [FAULT_ARGS="--kills 12 --seed 0"].
 
-1. Runs `make reproduce PROFILE=smoke` once uninterrupted (the reference), noting when make starts each command.
-2. Draws `--kills` moments spread over the pipeline's commands (kill_moments: each of the 11 commands of
-   `make reproduce` once by default, the longest more often, at uniform times within them), then for each
-   moment starts `make reproduce PROFILE=smoke` again on a second artifacts root, waits until make starts that
-   command, waits that long, and SIGKILLs the whole process group (make, the stage, its pool and joblib
-   workers). A command that finishes sooner on a rerun (finished work is skipped) takes the kill into a later
-   one; a moment after the pipeline has finished counts as missed (and fails the test).
+1. Lists the commands of `make reproduce PROFILE=smoke` (`make -n`) and draws the kill moments: every stage (the
+   distinct modules those commands run, a benchmark study apart) gets one, more kills go to random commands, and a
+   moment is (command, fraction u of that command's uninterrupted duration).
+2. Runs `make reproduce PROFILE=smoke` uninterrupted (the reference) in one artifacts root and, once it is past
+   the first moment's command, beside it (the stages are single-threaded, so the two share the 2 cores) the kill
+   sequence in a second root: for each moment, start `make reproduce PROFILE=smoke`, wait until make starts that
+   command, then u x (the reference's duration of that command, waiting for the reference to finish it if need
+   be), and SIGKILL the whole process group (make, the stage, its pool and joblib workers). A command that finishes sooner on a rerun (finished work
+   is skipped) takes the kill into a later one; a moment after the pipeline has finished fails the test.
 3. Reruns `make reproduce PROFILE=smoke` until it exits 0 (once must be enough), then compares every table file
    with the reference's: byte for byte (Tables 2-4 in every format, the per-task tables, scores, the label report),
    and results.csv / candidates.csv with their wall-time columns dropped (the only columns a kill may change).
 
 Both roots live under a scratch directory (ARC_REPRO_ROOT; --root, default a new temporary directory), never
-./artifacts. Too heavy for the test suite on a 2-core machine (about two smoke pipelines plus a partial one per
-kill); it prints its wall time and exits non-zero on any difference.
+./artifacts. `.ci/run` runs it after the suite (it costs about one smoke pipeline plus a partial one per kill,
+too much for the suite's 15 minutes); it prints its wall time and exits non-zero on any difference.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class Make:
         self.proc = subprocess.Popen(["make", "--no-print-directory", "-o", ".venv/.installed", "reproduce",
                                       "PROFILE=smoke"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
+        self.ended: float | None = None
         self.commands: list[tuple[float, str]] = []  # (seconds since start, command line) as make starts them
         self.lock = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -59,6 +62,7 @@ class Make:
                     self.commands.append((time.monotonic() - self.started, line.strip()))
                     self.lock.notify_all()
         with self.lock:
+            self.ended = time.monotonic()  # make's output closed: it has exited
             self.lock.notify_all()
 
     def wait_for_command(self, index: int) -> float | None:
@@ -82,28 +86,36 @@ class Make:
     def wait(self) -> int:
         code = self.proc.wait()
         self.reader.join(30)
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
         return code
 
 
 def stage_of(command: str) -> str:
+    """What a command runs: its module, a benchmark study apart ("benchmark" is make's loop over Tables 2-4)."""
+    if command.startswith("for study"):
+        return "benchmark"
     match = re.search(r"-m (\S+)", command)
-    return "benchmark" if command.startswith("for study") else (match.group(1) if match else command)
+    study = re.search(r"experiment=(\S+)", command)
+    return (match.group(1) if match else command) + (f" {study.group(1)}" if study else "")
 
 
-def kill_moments(timeline: list[float], total: float, kills: int, rng: random.Random) -> list[tuple[int, float]]:
-    """`kills` moments (command index, seconds after make starts it), spread over the commands rather than over
-    time (selection takes half of smoke's time; the short commands would never be hit): every command gets one
-    when kills >= commands (else the longest ones do), the rest go to the longest commands in proportion to
-    their time; the moments of a command are stratified over its reference duration, start-up included."""
-    durations = [end - start for start, end in zip(timeline, [*timeline[1:], total])]
-    counts = [0] * len(timeline)
-    for i in sorted(range(len(timeline)), key=lambda i: -durations[i])[:kills]:
-        counts[i] = 1
-    for _ in range(kills - sum(counts)):
-        i = max(range(len(timeline)), key=lambda i: durations[i] / (counts[i] + 1))
-        counts[i] += 1
-    return [(i, (j + rng.random()) * durations[i] / counts[i]) for i in range(len(timeline)) for j in range(counts[i])]
+def planned_commands() -> list[str]:
+    """The commands `make reproduce PROFILE=smoke` will start, in order (`make -n` echoes them, running nothing)."""
+    out = subprocess.run(["make", "-n", "--no-print-directory", "-o", ".venv/.installed", "reproduce",
+                          "PROFILE=smoke"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return [line.strip() for line in out.splitlines() if COMMAND.match(line)]
+
+
+def kill_moments(commands: list[str], kills: int, rng: random.Random) -> list[tuple[int, float]]:
+    """`kills` moments (command index, fraction of its duration), in pipeline order: one in a random command of
+    each stage (the first `kills` stages if there are more), the rest in random commands."""
+    stages: dict[str, list[int]] = {}
+    for i, command in enumerate(commands):
+        stages.setdefault(stage_of(command), []).append(i)
+    picked = [rng.choice(indices) for indices in list(stages.values())[:kills]]
+    picked += [rng.randrange(len(commands)) for _ in range(kills - len(picked))]
+    return sorted((i, rng.random()) for i in picked)
 
 
 def table_files(artifacts: Path) -> list[Path]:
@@ -138,43 +150,63 @@ def compare(reference: Path, faulty: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=11, help="moments to kill at (default 11: every command once)")
+    parser.add_argument("--kills", type=int, default=None,
+                        help="moments to kill at (default: one per stage, at least 10)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the kill moments (default: random)")
     parser.add_argument("--root", type=Path, default=None, help="scratch directory (default: a new temp dir)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**6)
     rng = random.Random(seed)
+    commands = planned_commands()
+    kills_wanted = args.kills or max(10, len({stage_of(c) for c in commands}))
     root = args.root or Path(tempfile.mkdtemp(prefix="arc-fault-"))
     root.mkdir(parents=True, exist_ok=True)
-    reference, faulty, log = root / "reference", root / "faulty", root / "make.log"
-    print(f"fault test: seed {seed}, {args.kills} kills, scratch {root} (make output in {log})", flush=True)
+    reference, faulty = root / "reference", root / "faulty"
+    print(f"fault test: seed {seed}, {kills_wanted} kills over {len(commands)} commands, scratch {root} "
+          f"(make output in {root}/reference.log and faulty.log)", flush=True)
     start = time.monotonic()
+    moments = kill_moments(commands, kills_wanted, rng)
+    print("moments: " + ", ".join(f"{stage_of(commands[i])} at {100 * u:.0f}%" for i, u in moments), flush=True)
 
-    straight = Make(reference, log)
-    if straight.wait() != 0:
-        print(f"FAIL: the uninterrupted `make reproduce PROFILE=smoke` failed (see {log})")
+    straight = Make(reference, root / "reference.log")  # runs while the kills below happen
+
+    def reference_duration(index: int) -> float | None:
+        """Seconds the reference spent in command `index`, once it is past it; None if it failed."""
+        if straight.wait_for_command(index + 1) is None:
+            straight.reader.join(30)  # make has exited: every line it printed is read
+        with straight.lock:
+            times = [t for t, _ in straight.commands]
+        if len(times) > index + 1:
+            return times[index + 1] - times[index]
+        if straight.proc.wait() != 0 or len(times) <= index or straight.ended is None:
+            return None
+        return straight.ended - straight.started - times[index]
+
+    # the first kill needs the reference's duration of its command before the faulty run gets there: start the kill
+    # sequence once the reference is past that command (later ones lag behind the reference: they rerun)
+    if moments and reference_duration(moments[0][0]) is None:
+        print(f"FAIL: the uninterrupted `make reproduce PROFILE=smoke` failed (see {root}/reference.log)")
         return 1
-    total = time.monotonic() - straight.started
-    timeline = [t for t, _ in straight.commands]
-    print(f"reference: {total:.0f} s, {len(timeline)} commands", flush=True)
-
-    moments = kill_moments(timeline, total, args.kills, rng)
-    print("moments: " + ", ".join(f"{stage_of(straight.commands[i][1])} +{o:.1f} s" for i, o in moments), flush=True)
-
     kills, missed = [], 0
-    for index, offset in moments:
-        make = Make(faulty, log)
+    for index, fraction in moments:
+        make = Make(faulty, root / "faulty.log")
         started = make.wait_for_command(index)
+        duration = reference_duration(index)
+        if duration is None:
+            make.kill()
+            make.wait()
+            print(f"FAIL: the uninterrupted `make reproduce PROFILE=smoke` failed (see {root}/reference.log)")
+            return 1
         if started is not None:
-            time.sleep(max(0.0, started + offset - time.monotonic()))
+            time.sleep(max(0.0, started + fraction * duration - time.monotonic()))
         running = make.kill()
         code = make.wait()
         if running is None:
             if code != 0:
-                print(f"FAIL: a rerun after {len(kills)} kills exited {code} (see {log})")
+                print(f"FAIL: a rerun after {len(kills)} kills exited {code} (see {root}/faulty.log)")
                 return 1
             missed += 1
-            print(f"  moment {stage_of(straight.commands[index][1])} +{offset:.1f} s: the pipeline had finished")
+            print(f"  moment {stage_of(commands[index])} at {100 * fraction:.0f}%: the pipeline had finished")
             continue
         kills.append(stage_of(running))
         print(f"  kill {len(kills)}: in {stage_of(running)} ({running[:90]})", flush=True)
@@ -182,12 +214,18 @@ def main(argv: list[str] | None = None) -> int:
     reruns = 0
     while True:
         reruns += 1
-        code = Make(faulty, log).wait()
+        code = Make(faulty, root / "faulty.log").wait()
         if code == 0:
             break
         if reruns >= 2:
-            print(f"FAIL: `make reproduce PROFILE=smoke` still fails after the kills (exit {code}, see {log})")
+            print(f"FAIL: `make reproduce PROFILE=smoke` still fails after the kills (exit {code}, see "
+                  f"{root}/faulty.log)")
             return 1
+    if straight.wait() != 0:
+        print(f"FAIL: the uninterrupted `make reproduce PROFILE=smoke` failed (see {root}/reference.log)")
+        return 1
+    print(f"reference: {straight.ended - straight.started:.0f} s; kills and reruns: "
+          f"{time.monotonic() - start:.0f} s", flush=True)
     problems = compare(reference / "artifacts" / "smoke", faulty / "artifacts" / "smoke")
     stages = sorted(set(kills))
     print(f"{len(kills)} kills survived ({missed} moments after the end), in {len(stages)} stages: "
@@ -195,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fault test wall time: {time.monotonic() - start:.0f} s")
     for problem in problems:
         print(f"FAIL: {problem}")
-    if len(kills) < args.kills:
-        print(f"FAIL: only {len(kills)} of {args.kills} kills landed before the pipeline finished")
+    if len(kills) < kills_wanted:
+        print(f"FAIL: only {len(kills)} of {kills_wanted} kills landed before the pipeline finished")
         return 1
     return 1 if problems else 0
 

@@ -1,0 +1,30 @@
+"""The kill plan of the fault test (tests/fault_injection.py, `make fault-test`, run by .ci/run)."""
+from __future__ import annotations
+
+import random
+
+from fault_injection import kill_moments, planned_commands, stage_of
+
+COMMANDS = [".venv/bin/python -m datagen -m profile=smoke", ".venv/bin/python -m arc_model profile=smoke dry_run=true",
+            ".venv/bin/python -m arc_model -m profile=smoke", "for study in table2_cifar10 table4_ptb; do \\",
+            ".venv/bin/python -m experiments.benchmark -m experiment=n_study profile=smoke  seed=0",
+            ".venv/bin/python -m figures profile=smoke"]
+
+
+def test_stage_of_names_the_module_and_the_study():
+    assert [stage_of(c) for c in COMMANDS] == ["datagen", "arc_model", "arc_model", "benchmark",
+                                               "experiments.benchmark n_study", "figures"]
+
+
+def test_every_stage_gets_a_kill_and_extra_kills_go_anywhere():
+    moments = kill_moments(COMMANDS, 7, random.Random(0))
+    assert len(moments) == 7 and moments == sorted(moments)
+    assert {stage_of(COMMANDS[i]) for i, _ in moments} == {stage_of(c) for c in COMMANDS}  # 5 stages, all hit
+    assert all(0 <= u < 1 for _, u in moments)
+    assert len(kill_moments(COMMANDS, 3, random.Random(0))) == 3  # fewer kills than stages: the first three
+
+
+def test_the_smoke_pipeline_has_at_least_ten_stages_to_kill_in():
+    commands = planned_commands()
+    stages = {stage_of(c) for c in commands}
+    assert {"datagen", "selection", "benchmark", "figures"} <= stages and len(stages) >= 10
