@@ -19,7 +19,8 @@ HIDDEN = 64
 
 
 class ARCNet(nn.Module):
-    def __init__(self):
+    def __init__(self, init: bool = True):
+        """init=False skips the Keras initialisation, for a network whose every weight is loaded next."""
         super().__init__()
         self.conv1 = nn.Conv1d(3, 32, 5)
         self.conv2 = nn.Conv1d(32, 64, 5)
@@ -27,7 +28,10 @@ class ARCNet(nn.Module):
         self.lstm2 = nn.LSTM(HIDDEN, HIDDEN, batch_first=True)
         self.dense = nn.Linear(HIDDEN, 32)
         self.out = nn.Linear(32, 3)
-        self.reset_parameters()
+        for lstm in (self.lstm1, self.lstm2):
+            lstm.bias_hh_l0.requires_grad_(False)  # Keras has a single bias
+        if init:
+            self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Keras defaults (draws from torch's global RNG, so a seed fixes the candidate)."""

@@ -83,7 +83,12 @@ def load_keras_h5(path: str | Path, model: ARCNet | None = None) -> ARCNet:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"ARC weights file not found: {path}")
-    model = model or ARCNet()
+    if model is None:
+        # every weight is read from the file: no Keras init (its orthogonal init's QR took 0.35 s per load on a
+        # busy 2-thread CPU, 300 loads per smoke selection pass), and torch's global RNG is left as it was, so
+        # loading an ARC never moves a seeded run's random stream
+        with torch.random.fork_rng(devices=[]):
+            model = ARCNet(init=False)
     try:
         with h5py.File(path, "r") as f:
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["layer_names"]]

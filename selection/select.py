@@ -97,13 +97,13 @@ def score_run(cfg: DictConfig) -> dict | None:
     if cfg.repeat >= cfg.repeats:
         print(f"skip: repeat {cfg.repeat} (profile {cfg.profile.name} runs {cfg.repeats} repeats)")
         return None
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     found = candidate_weights(cfg)
     if found is None:
         print("skip: candidate=published needs paths.published_arc (or the env variable ARC_PUBLISHED_WEIGHTS)")
         return None
     name, weights = found
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
     task = build_task(cfg.task, "task", device=cfg.profile.device)
     out = Path(cfg.paths.selection) / "runs" / name / f"lr{cfg.lr0:g}-r{cfg.repeat}"
 

@@ -193,6 +193,20 @@ def test_h5_with_wrong_shapes_is_rejected_naming_the_file(tmp_path):
         load_keras_h5(tmp_path / "arc.h5")
 
 
+def test_loading_weights_restores_every_parameter_and_leaves_the_global_rng(tmp_path):
+    torch.manual_seed(3)
+    saved = ARCNet()
+    save_keras_h5(saved, tmp_path / "arc.h5")
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    loaded = load_keras_h5(tmp_path / "arc.h5")
+    assert torch.equal(torch.rand(3), expected)  # the seeded stream did not move
+    for (name, a), (_, b) in zip(saved.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not loaded.lstm1.bias_hh_l0.requires_grad and not loaded.lstm2.bias_hh_l0.requires_grad
+
+
 # ---- hybrid loss (docs/experiments.md §4.2) and metrics (docs/experiments.md §10.1) --------------------------------------------
 def test_hybrid_loss_is_half_ce_half_raise_vs_decrease_bce():
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0], [-1.0, 0.0, 1.0]])
