@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import arc_model.config  # noqa: F401  (registers the schema)
 from arc_model.data import build_inputs, holdout_split, load_points
@@ -25,7 +25,7 @@ from arc_model.preprocess import check_preprocessing
 from arc_model.synthetic import synthetic_points
 from arc_model.candidate_trainer import CandidateTrainer
 from arc_model.weights import load_keras_h5, save_keras_h5
-from core.artifacts import atomic_write, check_parquet, config_digest, read_done
+from core.artifacts import atomic_write, check_parquet, config_digest, location_free, read_done
 from core.config import check_profile
 from core.errors import ConfigError, CorruptArtifact, DataError
 from core.runs import resume_into
@@ -58,7 +58,7 @@ def load_data(cfg: DictConfig) -> tuple[pd.DataFrame, str, str]:
 
 
 def run_dir(cfg: DictConfig, tag: str, data_digest: str) -> Path:
-    key = OmegaConf.to_container(cfg, resolve=True)
+    key = location_free(cfg)
     for volatile in ("paths", "threads", "checkpoint_every", "log_steps", "dry_run"):  # do not change the result
         key.pop(volatile)
     key["data"]["path"] = data_digest  # the content, not where it lies

@@ -46,6 +46,19 @@ def config_digest(config: Any, length: int = 8) -> str:
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
+def location_free(cfg) -> dict:
+    """`cfg` (a DictConfig) resolved to plain containers, with every `paths.*` value replaced by its name
+    (`<paths.data>`): what a run computes, not where its files lie. A digest of it names the run, so the same
+    experiment under another artifacts root gets the same run directories (a task's paper-profile `root_dir:
+    ${paths.data}` once tied every benchmark run's name to the root)."""
+    from omegaconf import OmegaConf
+
+    masked = cfg.copy()
+    for key in list(masked.paths.keys()):
+        masked.paths[key] = f"<paths.{key}>"
+    return OmegaConf.to_container(masked, resolve=True)
+
+
 def is_done(run_dir: str | os.PathLike) -> bool:
     return (Path(run_dir) / DONE_MARKER).exists()
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from core.artifacts import config_digest
+from core.artifacts import config_digest, location_free
 from core.cli import stage
 from core.config import check_profile
 from core.errors import ConfigError
@@ -21,7 +21,7 @@ from core.training import Run, load_checkpoint, run_options
 
 
 def run_name(cfg: DictConfig) -> str:
-    key = OmegaConf.to_container(cfg, resolve=True)
+    key = location_free(cfg)
     key.pop("paths", None)
     return (f"{cfg.task.name}-{cfg.optimizer.name}-lr{cfg.optimizer.lr:g}-{cfg.schedule.name}-s{cfg.seed}"
             f"-{config_digest(key)}")

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import experiments.config  # noqa: F401  (registers the schemas)
-from core.artifacts import config_digest, is_done, read_done
+from core.artifacts import config_digest, is_done, location_free, read_done
 from core.cli import stage
 from core.config import check_profile
 from core.errors import ConfigError, CorruptArtifact, DataError
@@ -156,7 +156,7 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
         return None
     task_cfg, size, epochs = cfg.bench_task, cfg.bench_task.size, epochs_of(cfg)
     task = build_task(size.build, "bench_task.size.build", device=cfg.profile.device)
-    key = OmegaConf.to_container(cfg, resolve=True)
+    key = location_free(cfg)
     for volatile in ("paths", "threads", "lr0", "lr0_column", "sizes",
                      "checkpoint_every", "checkpoint_seconds"):  # where and how, not what: no part of the result
         key.pop(volatile, None)

@@ -127,3 +127,14 @@ def test_smoke_arc_run_acts_at_epoch_4(tmp_path, published_arc):
     assert missing.returncode == 2 and "ARC weights not found" in missing.stderr
     default = run_module("experiments.benchmark", "profile=smoke", "schedule=arc", "lr0=0.01", cwd=tmp_path)
     assert default.returncode == 2 and "artifacts/smoke/selection/arc.h5" in default.stderr  # ${paths.selected_arc}
+
+
+def test_run_identity_does_not_depend_on_where_the_artifacts_lie():
+    from core.artifacts import config_digest, location_free
+
+    here, there = (benchmark_cfg("schedule=arc", "lr0=0.01", f"paths.root={root}") for root in ("/a", "/b"))
+    assert there.bench_task.sizes.paper.build.root_dir == "/b/data"  # a path inside the task's config...
+    assert config_digest(location_free(here)) == config_digest(location_free(there))  # ...that does not name the run
+    assert location_free(here)["bench_task"]["sizes"]["paper"]["build"]["root_dir"] == "<paths.data>"
+    assert config_digest(location_free(benchmark_cfg("schedule=arc", "lr0=0.001", "paths.root=/a"))) != \
+        config_digest(location_free(here))
