@@ -18,6 +18,11 @@ COLUMNS = ["task", "schedule", "lr0", "seed", "frequency", "metric", "metric_mod
 VARIANTS = ("frequency", "arc_candidate", "arc_model_file")  # settings a study may sweep within one schedule
 
 
+def model_file_label(model_file: str) -> str:
+    """A candidate's model file as a label: `arc` (its last epoch) reads `final`, `best_mcc` stays."""
+    return "final" if model_file == "arc" else str(model_file)
+
+
 def study_rows(benchmark_dir: str | Path, study: str = "benchmark") -> pd.DataFrame:
     """One row per finished run of `study` (${paths.benchmark}/<study>/<task>/<run>/), with `run_dir`.
 
@@ -30,8 +35,8 @@ def study_rows(benchmark_dir: str | Path, study: str = "benchmark") -> pd.DataFr
     for schedule, group in rows.groupby("schedule"):
         for column, prefix in (("frequency", "n="), ("arc_model_file", "")):
             values = group[column].dropna()
-            if values.nunique() > 1 or (column != "frequency" and len(values)):
-                text = [f"{prefix}{int(v) if isinstance(v, float) else v}" for v in group[column]]
+            if values.nunique() > 1:
+                text = [f"{prefix}{int(v) if isinstance(v, float) else model_file_label(v)}" for v in group[column]]
                 labels[group.index] = labels[group.index] + " " + pd.Series(text, index=group.index)
     return rows.assign(schedule=labels).drop(columns=[c for c in extra if rows[c].isna().all()])
 

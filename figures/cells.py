@@ -163,8 +163,8 @@ def task_cells(rows: pd.DataFrame, task: str, opts: CellOptions, expected: dict[
             seeds = sorted(rows.loc[runs.index, "seed"].dropna().astype(int).tolist()) if len(runs) else []
             n_expected, missing_text, complete = math.nan, "", True
             if exp is not None:
-                missing = sorted(set(exp.seeds) - set(seeds))
-                n_expected = len(exp.seeds)
+                missing = [s for s in exp.seeds if seeds.count(s) < exp.candidates]  # pooled candidates: each
+                n_expected = len(exp.seeds) * exp.candidates
                 complete = not missing
                 if missing:
                     pending = [u for u in unfinished or [] if u["task"] == task and u["schedule"] == label

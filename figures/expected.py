@@ -17,6 +17,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from core.artifacts import DONE_MARKER
+from core.results import model_file_label
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RUN_NAME = re.compile(r"^(?P<schedule>.+)-lr(?P<lr>[^-]+)-s(?P<seed>\d+)-[0-9a-f]+$")
@@ -27,6 +28,7 @@ class Expectation:
     seeds: tuple[int, ...]
     lr0s: tuple[float, ...] | None  # None: one column only (SC at its own LR0, LR-free methods)
     source: str  # the config that asks for these runs
+    candidates: int = 1  # ARC candidates swept within the label: they pool into the cell, one run per seed each
 
 
 def _values(params, key) -> list[str]:
@@ -52,8 +54,8 @@ def labels_of(schedule: str, frequencies: list, candidates: list, model_files: l
         label = schedule
         if f is not None and len(frequencies) > 1:
             label += f" n={f}"
-        if m is not None:  # the candidate is not named: its runs pool into the cell like seeds (core.results)
-            label += f" {m}"
+        if m is not None and len(model_files) > 1:  # the candidate is not named: its runs pool into the cell
+            label += f" {model_file_label(m)}"
         labels.append(label)
     return labels
 
@@ -83,7 +85,8 @@ def expected_runs(study: str, single_column: list[str], experiment_dir: str | Pa
             for schedule in schedules:
                 columns = None if schedule in single_column else tuple(lr0s)
                 for label in labels_of(schedule, *variants):
-                    out.setdefault(task, {})[label] = Expectation(run_seeds, columns, f"configs/experiment/{path.name}")
+                    out.setdefault(task, {})[label] = Expectation(run_seeds, columns, f"configs/experiment/{path.name}",
+                                                                  max(1, len(variants[1])))
     return out
 
 
@@ -93,8 +96,9 @@ def _label(schedule: str, config: dict, labels: set[str]) -> str:
     label = schedule
     if frequency is not None and any(lab.startswith(f"{schedule} n=") for lab in labels):
         label += f" n={frequency}"
-    if config.get("arc_model_file") is not None and config.get("arc_candidate") is not None:
-        label += f" {config['arc_model_file']}"
+    if config.get("arc_model_file") is not None and config.get("arc_candidate") is not None \
+            and f"{label} {model_file_label(config['arc_model_file'])}" in labels:
+        label += f" {model_file_label(config['arc_model_file'])}"
     return label
 
 
