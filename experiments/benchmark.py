@@ -160,6 +160,8 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
     for volatile in ("paths", "threads", "lr0", "lr0_column", "sizes",
                      "checkpoint_every", "checkpoint_seconds"):  # where and how, not what: no part of the result
         key.pop(volatile, None)
+    key["bench_task"].pop("sizes")  # this profile's size stays (bench_task.size); other profiles' are not this run
+    key["bench_task"]["size"].pop("stand_in")  # a display name
     key["lr0"], key["schedule_kwargs"] = lr0, {k: v for k, v in kwargs.items() if k != "weights"}
     if weights is not None:
         key["schedule"]["weights"] = file_digest(weights)  # the model, not where it lies

@@ -25,6 +25,7 @@ class TaskSize:
     range_epochs: int = MISSING  # LR range test: "epochs" of range_steps_per_epoch steps, eval after each
     range_steps_per_epoch: int = 10
     range_ramp_steps: int = MISSING  # lr = range_lr_max * step / range_ramp_steps
+    stand_in: Optional[str] = None  # smoke/mini: the task's name in every table and figure, e.g. "... (CIFAR10 stand-in)"
 
 
 @dataclass

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import figures.config  # noqa: F401  (registers the schema)
 from core.artifacts import atomic_write_text, is_done, mark_done, read_done
@@ -33,7 +33,7 @@ from core.results import study_rows
 from figures import plots
 from figures.cells import CELL_COLUMNS, CellOptions, mean_ranks, place, task_cells, task_grid
 from figures.expected import expected_runs, unfinished_runs
-from figures.paper import BOX_FIGURE, CURVE_FIGURE, TABLE_NUMBER, paper_values
+from figures.paper import BOX_FIGURE, CURVE_FIGURE, TABLE_NUMBER, paper_values, task_label, use_stand_ins
 from figures.metric_study import markdown_frame, rank_correlations
 from figures.render import paper_table, plot_curves, to_markdown
 from figures.tables import latex_table, markdown_table, paper_only_table, rank_markdown, side_by_side
@@ -53,7 +53,7 @@ def render_study(cfg: DictConfig, rows: pd.DataFrame, out: Path, study: str, exp
     paper_md, latex = [], []
     for task in tasks:  # tables.md and curves_<task>.png exactly as before
         table = paper_table(rows, task, cfg.reference, cfg.alpha)
-        sections.append(to_markdown(table, f"{task}: median best {rows[rows.task == task].metric.iloc[0]}"))
+        sections.append(to_markdown(table, f"{task_label(task)}: median best {rows[rows.task == task].metric.iloc[0]}"))
         if cfg.plots:
             print(f"{plot_curves(rows, task, out / f'curves_{task}.png')}")
     atomic_write_text(out / "tables.md", "\n".join(sections))
@@ -104,11 +104,11 @@ def render_study(cfg: DictConfig, rows: pd.DataFrame, out: Path, study: str, exp
             grid = task_grid(rows[rows.task == task], opts.single_column, expected.get(task))
             number = CURVE_FIGURE.get(task)
             stem = out / (f"fig{number:02d}_curves_{task}" if number else f"curves_lr_{task}")
-            keep(f"Fig. {number or ''} {task}: median runs, LR and metric",
+            keep(f"Fig. {number or ''} {task_label(task)}: median runs, LR and metric",
                  plots.curves(rows_placed, task, grid, stem, opts.paper_rows, opts.single_column, formats, dpi))
             number = BOX_FIGURE.get(task)
             stem = out / (f"fig{number:02d}_boxes_{task}" if number else f"boxes_{task}")
-            keep(f"Fig. {number or ''} {task}: every run per cell",
+            keep(f"Fig. {number or ''} {task_label(task)}: every run per cell",
                  plots.boxes(rows_placed, task, grid, stem, opts.paper_rows, formats, dpi))
         paths = plots.failures(rows_placed, out / "fig06_arc_failures", cfg.failure_runs, cfg.reference, formats, dpi)
         if paths:
@@ -123,7 +123,7 @@ def render_study(cfg: DictConfig, rows: pd.DataFrame, out: Path, study: str, exp
                  "make benchmark" if study == "benchmark" else "the logs of that task")
         else:
             lr0 = cfg.fig13_lr0 if ((arc.lr0 - cfg.fig13_lr0).abs() <= 1e-9).any() else float(arc.lr0.max())
-            keep(f"Fig. 13: {task} ARC runs at LR0 {lr0:g}",
+            keep(f"Fig. 13: {task_label(task)} ARC runs at LR0 {lr0:g}",
                  plots.arc_runs(rows_placed, task, lr0, out / f"fig13_arc_runs_{task}_lr{lr0:g}", cfg.reference,
                                 formats, dpi))
     elif study == "n_study":
@@ -247,12 +247,25 @@ def render_fe_logs(cfg: DictConfig) -> None:
                        result["rows"], result["tables"], result["figures"], result["warnings"]))
 
 
+def stand_ins(profile: str) -> dict[str, str]:
+    """{task: its stand-in's name} for this profile's benchmark tasks (configs/bench_task/*.yaml)."""
+    names = {}
+    for path in sorted((Path(__file__).resolve().parents[1] / "configs" / "bench_task").glob("*.yaml")):
+        node = OmegaConf.load(path)
+        name = OmegaConf.select(node, f"sizes.{profile}.stand_in")
+        if name:
+            names[str(node.name)] = str(name)
+    return names
+
+
 def render(cfg: DictConfig) -> None:
     if cfg.source == "fe_logs":
+        use_stand_ins({})  # the authors' runs of the paper's own tasks
         render_fe_logs(cfg)
         return
     if cfg.source != "runs":
         raise ConfigError(f"source must be 'runs' or 'fe_logs', got {cfg.source!r}")
+    use_stand_ins(stand_ins(cfg.profile.name))
     bench_rows = study_rows(cfg.paths.benchmark, "benchmark") if cfg.study == "metric_study" else None
     result = render_runs(cfg, cfg.study, bench_rows)
     if result is None:

@@ -15,6 +15,26 @@ CURVE_FIGURE = {"cifar10": 3, "mscoco": 4, "ptb": 5}  # median-run LR and metric
 BOX_FIGURE = {"cifar10": 10, "mscoco": 11, "ptb": 12}  # every run per cell, Figs 10-12 (App. A.4)
 TASK_TITLES = {"cifar10": "CIFAR10 image classification", "mscoco": "MSCOCO object detection",
                "ptb": "PTB language modelling"}
+_STAND_INS: dict[str, str] = {}  # task -> its stand-in's name on smoke/mini (use_stand_ins)
+
+
+def use_stand_ins(names: dict[str, str]) -> None:
+    """Name these tasks by their stand-in (configs/bench_task/<task>.yaml sizes.<profile>.stand_in) in every table
+    and figure this process renders; an empty dict restores the paper's names (the paper profile, FE logs)."""
+    _STAND_INS.clear()
+    _STAND_INS.update(names)
+
+
+def task_label(task: str) -> str:
+    """A task's name in tables: the stand-in's, e.g. `digits-resnet9 (CIFAR10 stand-in)`, or the task's own."""
+    return _STAND_INS.get(task, task)
+
+
+def task_title(task: str) -> str:
+    """A task's name in figure titles: the stand-in's, or the paper's task, e.g. `CIFAR10 image classification`."""
+    return _STAND_INS.get(task) or TASK_TITLES.get(task, task)
+
+
 FORMATS = {"accuracy": (100.0, 2), "perplexity": (1.0, 1), "mAP": (1.0, 4)}  # metric -> (scale, decimals)
 UNITS = {"accuracy": "accuracy (%)", "perplexity": "perplexity (lower is better)", "mAP": "mAP (COCO 0.5:0.95)"}
 

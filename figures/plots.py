@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 
 from core.results import cell_runs  # noqa: E402
 from figures.cells import base, ordered  # noqa: E402
-from figures.paper import FORMATS, TASK_TITLES, display, metric_unit  # noqa: E402
+from figures.paper import FORMATS, display, metric_unit, task_label, task_title  # noqa: E402
 from figures.render import median_run  # noqa: E402
 
 COLORS = {"constant": "#404040", "cd": "#1f77b4", "ccd": "#ff7f0e", "ed": "#2ca02c", "sc": "#9467bd",
@@ -182,7 +182,7 @@ def curves(rows: pd.DataFrame, task: str, grid: list[float], stem: Path, paper_r
         bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
         top.grid(alpha=0.3)
         bottom.grid(alpha=0.3)
-    fig.suptitle(f"{TASK_TITLES.get(task, task)}: the median run of each schedule (LR above, eval {metric} below)")
+    fig.suptitle(f"{task_title(task)}: the median run of each schedule (LR above, eval {metric} below)")
     _legend(fig, axes, loc="outside right center")
     return save(fig, stem, formats, dpi)
 
@@ -220,7 +220,7 @@ def boxes(rows: pd.DataFrame, task: str, grid: list[float], stem: Path, paper_ro
         ax.set_title(f"LR0 = {lr0:g}")
         _metric_axis(ax, metric, mode)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{TASK_TITLES.get(task, task)}: best eval {metric} of every run (box: quartiles, line: median, "
+    fig.suptitle(f"{task_title(task)}: best eval {metric} of every run (box: quartiles, line: median, "
                  "dots: runs)")
     return save(fig, stem, formats, dpi)
 
@@ -293,7 +293,7 @@ def failures(rows: pd.DataFrame, stem: Path, limit: int = 6, reference: str = "a
         curve = load_curve(run.run_dir)
         scale = scale_of(run.metric)
         _run_panel(ax, run, curve, run.decisions, scale,
-                   f"{run.task}, LR0 {run.lr0:g}, seed {run.seed}: raise after epoch {run.raise_epoch}, "
+                   f"{task_label(run.task)}, LR0 {run.lr0:g}, seed {run.seed}: raise after epoch {run.raise_epoch}, "
                    f"{100 * run.drop:.1f}% worse next")
     for ax in np.ravel(axes)[len(runs):]:
         ax.axis("off")
@@ -324,7 +324,7 @@ def _no_failures(rows: pd.DataFrame, stem: Path, limit: int, reference: str, for
     axes[0][0].text(0, 0.5, summary, fontsize=10, va="center", wrap=True)
     for ax, run in zip(np.ravel(axes[1:]), shown):
         _run_panel(ax, run, load_curve(run.run_dir), made[run.run_dir], scale_of(run.metric),
-                   f"{run.task}, LR0 {run.lr0:g}, seed {run.seed}: {raises[run.run_dir]} raise(s), none "
+                   f"{task_label(run.task)}, LR0 {run.lr0:g}, seed {run.seed}: {raises[run.run_dir]} raise(s), none "
                    f"followed by a worse metric")
     for ax in np.ravel(axes[1:])[len(shown):]:
         ax.axis("off")
@@ -361,7 +361,7 @@ def arc_runs(rows: pd.DataFrame, task: str, lr0: float, stem: Path, reference: s
     bottom.set_xlabel("epoch")
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.grid(alpha=0.3)
-    fig.suptitle(f"{TASK_TITLES.get(task, task)}, ARC at LR0 = {lr0:g}: every run")
+    fig.suptitle(f"{task_title(task)}, ARC at LR0 = {lr0:g}: every run")
     return save(fig, stem, formats, dpi)
 
 
@@ -396,7 +396,7 @@ def range_tests(range_dir: Path, stem: Path, sc_lr0: dict | None = None, formats
         if own is not None and lr_max:
             ax.axvline(own, color="#2ca02c", ls=":", label=f"SC's LR0 = LRmax / f = {own:.4g}")
         ax.set_xlabel("learning rate (linear ramp from 0)")
-        ax.set_title(f"{done.get('task', Path(test.run_dir).name)}")
+        ax.set_title(task_label(str(done.get('task', Path(test.run_dir).name))))
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle("LR range tests: the LR at the best eval is SC's LRmax")
@@ -494,7 +494,7 @@ def metric_study(rows: pd.DataFrame, bench: pd.DataFrame | None, stem: Path, for
             _grouped_boxes(ax, groups, colours)
         ax.set_title(f"LR0 = {lr0:g}")
         _metric_axis(ax, metric, mode)
-    fig.suptitle(f"Metric study on {task}: which held-out metric picks a good ARC model (box: runs of all "
+    fig.suptitle(f"Metric study on {task_label(task)}: which held-out metric picks a good ARC model (box: runs of all "
                  "candidates)")
     return save(fig, stem, formats, dpi)
 
@@ -522,7 +522,7 @@ def n_study(rows: pd.DataFrame, stem: Path, formats=("png", "pdf"), dpi: int = 1
         ax.set_title(f"LR0 = {lr0:g}")
         ax.set_xlabel("ARC invoked every n epochs (paper: n = 3)")
         _metric_axis(ax, metric, mode)
-    fig.suptitle(f"Invocation frequency on {task}: best eval {metric} per run")
+    fig.suptitle(f"Invocation frequency on {task_label(task)}: best eval {metric} per run")
     return save(fig, stem, formats, dpi)
 
 

@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 from scipy.stats import ttest_ind  # noqa: E402
 
 from core.results import cell_runs, lr0_columns  # noqa: E402
+from figures.paper import task_label  # noqa: E402
 
 FORMATS = {"accuracy": (100.0, 2), "perplexity": (1.0, 1), "mAP": (1.0, 4)}  # metric -> (scale, decimals)
 
@@ -77,7 +78,7 @@ def plot_curves(rows: pd.DataFrame, task: str, path: Path) -> Path:
             curve = pd.read_parquet(Path(run.run_dir) / "epochs.parquet")
             ax.plot(curve.epoch, curve.eval_metric, label=schedule, color=colors[schedule],
                     lw=2.2 if schedule == "arc" else 1.0)
-        ax.set(title=f"{task}, LR0 {lr0:g}", xlabel="epoch", ylabel=metric)
+        ax.set(title=f"{task_label(task)}, LR0 {lr0:g}", xlabel="epoch", ylabel=metric)
         if mode == "min":
             ax.set_yscale("log")
     handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels())}

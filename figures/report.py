@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from figures.paper import display, fmt, paper_values
+from figures.paper import display, fmt, paper_values, task_label
 from figures.plots import action, decisions
 
 DECAYS = ("cd", "ccd", "ed")
@@ -181,7 +181,7 @@ def claims_markdown(cells: pd.DataFrame, rows: pd.DataFrame) -> str:
         theirs = test(paper, None) if test is claim_arc_small else test(paper)
         lines.append(f"| {name} | **{ours[0]}** | {theirs[0]} |")
         details += [f"**{name}**", ""]
-        details += [f"- {task}: {verdict}. {numbers}" for task, verdict, numbers in ours[1]]
+        details += [f"- {task_label(task)}: {verdict}. {numbers}" for task, verdict, numbers in ours[1]]
         details += [f"- the paper's table, {task}: {verdict}. {numbers}" for task, verdict, numbers in theirs[1]]
         details.append("")
     return "\n".join(lines) + "\n\n" + "\n".join(details)

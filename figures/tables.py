@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from figures.paper import TABLE_NUMBER, display, fmt, metric_unit
+from figures.paper import TABLE_NUMBER, display, fmt, metric_unit, task_label
 
 DAGGER = "†"
 
@@ -36,7 +36,7 @@ def cell_text(cell: pd.Series, latex: bool = False) -> str:
 def title(task: str, metric: str, study: str = "benchmark") -> str:
     number = TABLE_NUMBER.get(task) if study in ("benchmark", "fe_logs") else None
     head = f"Table {number}: " if number else ""
-    return f"{head}{task}, median over runs of each run's best {metric_unit(metric)}"
+    return f"{head}{task_label(task)}, median over runs of each run's best {metric_unit(metric)}"
 
 
 def _grid(cells: pd.DataFrame) -> list[float]:
@@ -83,7 +83,7 @@ def side_by_side(cells: pd.DataFrame) -> str:
         return ""
     task, metric = cells.task.iloc[0], cells.metric.iloc[0]
     grid = _grid(mine)
-    lines = [f"#### {task} beside the paper (ours / paper's printed value, {metric_unit(metric)})", "",
+    lines = [f"#### {task_label(task)} beside the paper (ours / paper's printed value, {metric_unit(metric)})", "",
              "| schedule | " + " | ".join(f"LR0 {lr0:g} ours | paper" for lr0 in grid) + " |",
              "|---" * (2 * len(grid) + 1) + "|"]
     for schedule in dict.fromkeys(mine.schedule):
