@@ -288,13 +288,13 @@ def failures(rows: pd.DataFrame, stem: Path, limit: int = 6, reference: str = "a
     runs = runs.head(limit)
     cols = min(3, len(runs))
     nrows = math.ceil(len(runs) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(nrows, cols, figsize=(6.0 * cols, 4.0 * nrows), squeeze=False, layout="constrained")
     for ax, run in zip(np.ravel(axes), runs.itertuples()):
         curve = load_curve(run.run_dir)
         scale = scale_of(run.metric)
         _run_panel(ax, run, curve, run.decisions, scale,
-                   f"{task_label(run.task)}, LR0 {run.lr0:g}, seed {run.seed}: raise after epoch {run.raise_epoch}, "
-                   f"{100 * run.drop:.1f}% worse next")
+                   f"{task_label(run.task)}, LR0 {run.lr0:g}, seed {run.seed}:\nraise after epoch {run.raise_epoch}, "
+                   f"{100 * run.drop:.3g}% worse before the next decision")
     for ax in np.ravel(axes)[len(runs):]:
         ax.axis("off")
     fig.suptitle("ARC failure modes: runs where raising the LR was followed by a worse eval metric "
@@ -324,7 +324,7 @@ def _no_failures(rows: pd.DataFrame, stem: Path, limit: int, reference: str, for
     axes[0][0].text(0, 0.5, summary, fontsize=10, va="center", wrap=True)
     for ax, run in zip(np.ravel(axes[1:]), shown):
         _run_panel(ax, run, load_curve(run.run_dir), made[run.run_dir], scale_of(run.metric),
-                   f"{task_label(run.task)}, LR0 {run.lr0:g}, seed {run.seed}: {raises[run.run_dir]} raise(s), none "
+                   f"{task_label(run.task)}, LR0 {run.lr0:g}, seed {run.seed}:\n{raises[run.run_dir]} raise(s), none "
                    f"followed by a worse metric")
     for ax in np.ravel(axes[1:])[len(shown):]:
         ax.axis("off")
