@@ -32,7 +32,9 @@ class SelectionConfig:
     epochs: int = II("sizes.${profile.name}.epochs")
     repeats: int = II("sizes.${profile.name}.repeats")
     task: Any = II("sizes.${profile.name}.task")
-    threads: int = 0  # torch threads per process; 0 = torch's default
+    # torch threads per job, as every stage: jobs run side by side (joblib workers, a second pipeline), and torch's
+    # default (all cores each) oversubscribes a small CPU: a smoke proxy run took ~20 s beside another pipeline
+    threads: int = 1  # 0 = torch's default
 
 
 ConfigStore.instance().store(name="selection_schema", node=SelectionConfig)
