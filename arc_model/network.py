@@ -29,7 +29,7 @@ class ARCNet(nn.Module):
         self.dense = nn.Linear(HIDDEN, 32)
         self.out = nn.Linear(32, 3)
         for lstm in (self.lstm1, self.lstm2):
-            lstm.bias_hh_l0.requires_grad_(False)  # Keras has a single bias
+            lstm.bias_hh_l0.requires_grad_(False)  # Keras has a single bias: torch's second one is frozen at 0
         if init:
             self.reset_parameters()
 
@@ -44,8 +44,7 @@ class ARCNet(nn.Module):
             with torch.no_grad():
                 lstm.bias_ih_l0.zero_()
                 lstm.bias_ih_l0[HIDDEN:2 * HIDDEN] = 1.0  # unit_forget_bias=True
-                lstm.bias_hh_l0.zero_()
-            lstm.bias_hh_l0.requires_grad_(False)  # Keras has a single bias
+                lstm.bias_hh_l0.zero_()  # Keras has a single bias: this one stays 0 (frozen in __init__)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, 300, 3) -> logits (batch, 3); softmax of these is Keras' output."""
