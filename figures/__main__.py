@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import figures.config  # noqa: F401  (registers the schema)
 from core.artifacts import atomic_write_text, is_done, mark_done, read_done
-from core.cli import stage
+from core.cli import CONFIGS, stage
 from core.errors import ConfigError, DataError
 from core.results import study_rows
 from figures import plots
@@ -250,7 +250,7 @@ def render_fe_logs(cfg: DictConfig) -> None:
 def stand_ins(profile: str) -> dict[str, str]:
     """{task: its stand-in's name} for this profile's benchmark tasks (configs/bench_task/*.yaml)."""
     names = {}
-    for path in sorted((Path(__file__).resolve().parents[1] / "configs" / "bench_task").glob("*.yaml")):
+    for path in sorted((CONFIGS / "bench_task").glob("*.yaml")):
         node = OmegaConf.load(path)
         name = OmegaConf.select(node, f"sizes.{profile}.stand_in")
         if name:
