@@ -8,11 +8,13 @@ from hydra_plugins.arc_sweeper.covering_sweeper import covering_jobs
 def test_covering_jobs_validates_each_value_once():
     batch = [[f"s={s}", f"lr0={lr}", f"seed={seed}"] for s in "ab" for lr in (1, 2) for seed in (0, 1, 2)]
     chosen = covering_jobs(batch)
-    # s=a lr0=1 seeds 0, 1, 2 (3 jobs); s=a lr0=2 seed=0 (new lr0); s=b lr0=1 seed=0 (new s); nothing else is new
-    assert chosen == [["s=a", "lr0=1", "seed=0"], ["s=a", "lr0=1", "seed=1"], ["s=a", "lr0=1", "seed=2"],
-                      ["s=a", "lr0=2", "seed=0"], ["s=b", "lr0=1", "seed=0"]]
+    # first s=a lr0=1 seed=0 (3 new values); then the first job with 3 new ones, s=b lr0=2 seed=1; then seed=2 is
+    # the only value left, first brought by s=a lr0=1 seed=2: 3 compositions, as many as seed has values
+    assert chosen == [["s=a", "lr0=1", "seed=0"], ["s=a", "lr0=1", "seed=2"], ["s=b", "lr0=2", "seed=1"]]
     assert {o for job in chosen for o in job} == {o for job in batch for o in job}
     assert covering_jobs([]) == [] and covering_jobs([["x=1"], ["x=1"]]) == [["x=1"]]
+    grid = [[f"s={s}", f"lr0={lr}", f"seed={seed}"] for s in range(8) for lr in range(3) for seed in range(5)]
+    assert len(covering_jobs(grid)) == 8  # the longest parameter's values (taking jobs in order: 14)
 
 
 def test_a_bad_swept_value_fails_before_any_job_runs(tmp_path):
