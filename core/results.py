@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.artifacts import DONE_MARKER
 from core.runs import finished_runs
 
 COLUMNS = ["task", "schedule", "lr0", "seed", "frequency", "metric", "metric_mode", "best_metric", "best_epoch",
            "final_metric", "diverged", "epochs", "wall_seconds"]
 VARIANTS = ("frequency", "arc_candidate", "arc_model_file")  # settings a study may sweep within one schedule
+JOB = ["task", "schedule", "lr0", "seed", *VARIANTS]  # what names one job of a study's grid (a table's run)
 
 
 def model_file_label(model_file: str) -> str:
@@ -30,7 +32,7 @@ def study_rows(benchmark_dir: str | Path, study: str = "benchmark") -> pd.DataFr
     the schedule label names it, e.g. `arc n=2`, so that each variant is its own table row. The ARC candidate
     (`arc_candidate`) is not named: like the seed, it is a repeat that a cell pools (paper A.1, A.5)."""
     extra = [c for c in VARIANTS if c not in COLUMNS]
-    rows = finished_runs(Path(benchmark_dir) / study, "*/*", COLUMNS + extra, require=("epochs.parquet",))
+    rows = latest_runs(finished_runs(Path(benchmark_dir) / study, "*/*", COLUMNS + extra, require=("epochs.parquet",)))
     labels = rows.schedule.astype(object).copy()
     for schedule, group in rows.groupby("schedule"):
         for column, prefix in (("frequency", "n="), ("arc_model_file", "")):
@@ -39,6 +41,26 @@ def study_rows(benchmark_dir: str | Path, study: str = "benchmark") -> pd.DataFr
                 text = [f"{prefix}{int(v) if isinstance(v, float) else model_file_label(v)}" for v in group[column]]
                 labels[group.index] = labels[group.index] + " " + pd.Series(text, index=group.index)
     return rows.assign(schedule=labels).drop(columns=[c for c in extra if rows[c].isna().all()])
+
+
+def latest_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """The most recently finished run of each job (`JOB`: task, schedule, LR0, seed and swept variant).
+
+    A run directory is named by its whole config (experiments.benchmark), so a rerun with other weights (a new
+    `make select`), epochs or schedule settings lands beside the earlier run instead of replacing it. Pooling both
+    would mix two models or two settings in one cell (measured: after re-selecting, every ARC cell held 10 runs,
+    5 of each candidate); the run that finished last is the one the current config wrote. One line names how many
+    runs were left out."""
+    if rows.empty:
+        return rows
+    finished_at = rows.run_dir.map(lambda run: (Path(run) / DONE_MARKER).stat().st_mtime_ns)
+    order = finished_at.sort_values(kind="stable").index
+    superseded = rows.loc[order, JOB].astype(str).duplicated(keep="last")
+    if superseded.any():
+        root = Path(rows.run_dir.iloc[0]).parent.parent
+        print(f"{root}: {int(superseded.sum())} runs left out, each superseded by a later run of the same task, "
+              "schedule, LR0 and seed (another model or setting)")
+    return rows.drop(index=superseded[superseded].index).reset_index(drop=True)
 
 
 def cell_runs(rows: pd.DataFrame, schedule: str, lr0: float) -> pd.Series:

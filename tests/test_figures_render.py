@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import statistics
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from hydra import compose, initialize_config_dir
 from scipy.stats import mannwhitneyu, ttest_ind
 
 import figures.config  # noqa: F401
+from core.results import study_rows
 from figures.cells import CellOptions, mean_ranks, median_ci, task_cells
 from figures.expected import Expectation, expected_runs, unfinished_runs
 from figures.paper import paper_values
@@ -249,3 +252,18 @@ def test_figures_stage_renders_tables_figures_and_report(tmp_path, capsys):
                                                     '{"stage": "benchmark", "seconds": 2.5}\n')
     how, table = stage_times(art, art / "benchmark", art / "selection", art / "candidates")
     assert "stage_times.jsonl" in how and table.set_index("stage").seconds.to_dict() == {"benchmark": 15.0}
+
+
+def test_a_rerun_with_another_model_replaces_the_earlier_run_in_the_tables(tmp_path):
+    """Re-selecting ARC writes new run directories beside the old ones (the weights are part of the run's name):
+    a cell holds the latest run of each seed, not both models' runs."""
+    old = write_run(tmp_path / "benchmark", "cifar10", "arc", 0.01, 0, [0.5, 0.6], [0.01, 0.01])
+    other_seed = write_run(tmp_path / "benchmark", "cifar10", "arc", 0.01, 1, [0.7, 0.7], [0.01, 0.01])
+    new = old.with_name(old.name + "-new")
+    shutil.copytree(old, new)
+    done = json.loads((new / "DONE").read_text())
+    (new / "DONE").write_text(json.dumps({**done, "best_metric": 0.9}))
+    os.utime(old / "DONE", ns=(10**18, 10**18))  # finished earlier than the copy and the other seed
+    rows = study_rows(tmp_path)
+    assert sorted(rows.run_dir.map(Path)) == sorted([new, other_seed])
+    assert sorted(rows.best_metric) == [0.7, 0.9]
