@@ -107,15 +107,23 @@ def planned_commands() -> list[str]:
     return [line.strip() for line in out.splitlines() if COMMAND.match(line)]
 
 
+# A kill that comes late in a command moves on to the next one, but nothing follows the last command, and the
+# faulty run often reaches it alone, after the reference (which it then shares the cores with no more) has
+# finished: measured, figures at 97% of the reference's duration had finished (CI, seed 546881). Moments in the
+# last command fall in its first half.
+LAST_COMMAND_SHARE = 0.5
+
+
 def kill_moments(commands: list[str], kills: int, rng: random.Random) -> list[tuple[int, float]]:
     """`kills` moments (command index, fraction of its duration), in pipeline order: one in a random command of
-    each stage (the first `kills` stages if there are more), the rest in random commands."""
+    each stage (the first `kills` stages if there are more), the rest in random commands; in the last command the
+    fraction is below LAST_COMMAND_SHARE."""
     stages: dict[str, list[int]] = {}
     for i, command in enumerate(commands):
         stages.setdefault(stage_of(command), []).append(i)
     picked = [rng.choice(indices) for indices in list(stages.values())[:kills]]
     picked += [rng.randrange(len(commands)) for _ in range(kills - len(picked))]
-    return sorted((i, rng.random()) for i in picked)
+    return sorted((i, rng.random() * (LAST_COMMAND_SHARE if i == len(commands) - 1 else 1.0)) for i in picked)
 
 
 def table_files(artifacts: Path) -> list[Path]:

@@ -24,6 +24,13 @@ def test_every_stage_gets_a_kill_and_extra_kills_go_anywhere():
     assert len(kill_moments(COMMANDS, 3, random.Random(0))) == 3  # fewer kills than stages: the first three
 
 
+def test_a_kill_in_the_last_command_comes_in_its_first_half():
+    """Nothing follows the last command to take a late kill (a run of it may also be faster than the reference's)."""
+    last = [u for seed in range(200) for i, u in kill_moments(COMMANDS, 9, random.Random(seed))
+            if i == len(COMMANDS) - 1]
+    assert len(last) >= 200 and max(last) < 0.5 and max(last) > 0.45  # drawn over the whole first half
+
+
 def test_the_smoke_pipeline_has_at_least_ten_stages_to_kill_in():
     commands = planned_commands()
     stages = {stage_of(c) for c in commands}
