@@ -24,13 +24,14 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 def covering_jobs(batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
     """Jobs of `batch` (in batch order) that together hold every override of `batch`, chosen greedily: the job
     bringing the most overrides not yet held, the earliest on a tie."""
-    needed = {o for overrides in batch for o in overrides}
+    jobs = [set(overrides) for overrides in batch]
+    needed = set().union(*jobs)
     chosen: set[int] = set()
     seen: set[str] = set()
     while seen != needed:
-        index = max(range(len(batch)), key=lambda i: (len(set(batch[i]) - seen), -i))
+        index = max(range(len(jobs)), key=lambda i: (len(jobs[i] - seen), -i))
         chosen.add(index)
-        seen.update(batch[index])
+        seen |= jobs[index]
     return [batch[i] for i in sorted(chosen)]
 
 
