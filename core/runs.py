@@ -32,15 +32,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
-import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from core.artifacts import DONE_MARKER, atomic_write, atomic_write_text, check_parquet, is_done, mark_done, read_done
 from core.errors import CheckpointError, CorruptArtifact
-from core.training import Run
+
+if TYPE_CHECKING:  # torch and pandas load in the job that trains or reads runs, not in a sweep's main process
+    import pandas as pd
+
+    from core.training import Run
 
 LOCK_FILE = ".lock"
 
@@ -198,6 +201,8 @@ def finished_runs(root: str | Path, pattern: str = "*", columns: list[str] | Non
 
     A damaged DONE marker, or a finished run without one of the files named in `require` (a result row without
     its run's files), is a CorruptArtifact naming it: rerunning the stage that wrote the run redoes it."""
+    import pandas as pd
+
     run_dirs = sorted(done.parent for done in Path(root).glob(f"{pattern}/{DONE_MARKER}"))
     rows = []
     for run_dir in run_dirs:

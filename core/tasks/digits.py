@@ -4,19 +4,35 @@ The 1,797 images ship with scikit-learn, so this runs anywhere without a downloa
 """
 from __future__ import annotations
 
+import gzip
+from importlib.util import find_spec
+from pathlib import Path
+
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
 from torch import nn
 
 from core.tasks import ClassificationTask
 
 
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(images (1797, 8, 8) in 0..16, labels): scikit-learn's `load_digits()` without importing scikit-learn,
+    whose import costs each worker 0.6 s (issue #10's grid overhead): the same file read the same way
+    (sklearn/datasets/_base.py: np.loadtxt of data/digits.csv.gz, 64 pixels then the label per row;
+    tests/test_digits.py checks it against `load_digits()`)."""
+    spec = find_spec("sklearn")  # locates the package without running its __init__
+    if spec is None or spec.origin is None:
+        raise ImportError("the digits task needs scikit-learn's copy of the digits data (pip install scikit-learn)")
+    with gzip.open(Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz") as file:
+        data = np.loadtxt(file, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
+
+
 def digits_tensors(n_train: int | None = None, eval_fraction: float = 0.2, split_seed: int = 0):
     """(x_train, y_train), (x_eval, y_eval): images scaled to [0, 1], shape (N, 1, 8, 8); fixed split."""
-    data = load_digits()
-    x = torch.tensor(data.images / 16.0, dtype=torch.float32).unsqueeze(1)
-    y = torch.tensor(data.target, dtype=torch.long)
+    images, target = load_digits()
+    x = torch.tensor(images / 16.0, dtype=torch.float32).unsqueeze(1)
+    y = torch.tensor(target, dtype=torch.long)
     order = torch.tensor(np.random.default_rng(split_seed).permutation(len(y)))
     n_eval = int(round(len(y) * eval_fraction))
     eval_idx, train_idx = order[:n_eval], order[n_eval:]
