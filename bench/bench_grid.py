@@ -10,11 +10,11 @@ artifacts root, and reports
 overhead: process and worker start-up, config composition, task building, checkpoints, logs and Parquet files.
 Target <= 1.3. Both terms are measured in the same run, so machine load hits both.
 
-Measured on 2 cores (four runs each): 1.37 with torch imported by the sweep's main process and scikit-learn
-imported by each worker to read the digits; 1.30 once the main process (which only composes and launches)
-stopped importing torch (experiments/benchmark.py, core/runs.py); 1.27-1.28 once the digits are read without
-importing scikit-learn (core/tasks/digits.py). What is left, per worker: torch's import (1.1 s) and
-torch._dynamo's (0.6 s, from the first optimizer), then ~0.3 s per job, of which Hydra's composition is 0.12 s.
+Measured on 2 cores, idle: 1.343-1.371 (3 runs) with torch imported by the sweep's main process and scikit-learn
+by each worker to read the digits; 1.298-1.306 (3 runs) once the main process, which only composes and launches,
+stopped importing torch (experiments/benchmark.py, core/runs.py); 1.267-1.280 (2 runs) once the digits are read
+without scikit-learn (core/tasks/digits.py). What is left, per worker: torch's import (1.1 s) and torch._dynamo's
+(0.6 s, at the first optimizer), then ~0.3 s between two jobs, of which Hydra's composition is 0.12 s.
 """
 from __future__ import annotations
 
