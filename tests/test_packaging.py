@@ -64,6 +64,14 @@ def test_arc_scheduler_import_stays_light(scheduler_modules):
     assert {"torch", "numpy", "h5py", "cv2"} <= loaded
 
 
+def test_a_grids_main_process_does_not_load_torch():
+    """`python -m experiments.benchmark -m ...` and `python -m selection -m ...` only compose and launch in the main
+    process; torch, pandas and scikit-learn load in the jobs (issue #10's grid overhead: ~1.5 s before the first
+    job starts)."""
+    loaded = {m.split(".")[0] for m in imported_modules("import experiments.benchmark, selection.__main__")}
+    assert not loaded & {"torch", "pandas", "sklearn"}, sorted(loaded & {"torch", "pandas", "sklearn"})
+
+
 @pytest.mark.xfail(strict=True, reason="core/history.py and core/points.py import pandas at module level "
                                        "(arc_model.controller imports both); then move pandas to [pipeline]")
 def test_arc_scheduler_import_does_not_load_pandas(scheduler_modules):
