@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits as sklearn_load_digits
 
 from core.tasks.digits import digits_tensors, load_digits
@@ -26,3 +27,15 @@ def test_reading_the_digits_does_not_import_scikit_learn():
     code = "import sys; from core.tasks.digits import load_digits; load_digits(); print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_missing_digits_file_is_one_clear_error(monkeypatch, tmp_path):
+    import importlib.machinery
+
+    import core.tasks.digits as digits
+    from core.errors import DataError
+
+    fake = importlib.machinery.ModuleSpec("sklearn", None, origin=str(tmp_path / "sklearn" / "__init__.py"))
+    monkeypatch.setattr(digits, "find_spec", lambda name: fake)
+    with pytest.raises(DataError, match="digits.csv.gz"):
+        digits.load_digits()

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.errors import DataError
 from core.tasks import ClassificationTask
 
 
@@ -21,9 +22,11 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     (sklearn/datasets/_base.py: np.loadtxt of data/digits.csv.gz, 64 pixels then the label per row;
     tests/test_digits.py checks it against `load_digits()`)."""
     spec = find_spec("sklearn")  # locates the package without running its __init__
-    if spec is None or spec.origin is None:
-        raise ImportError("the digits task needs scikit-learn's copy of the digits data (pip install scikit-learn)")
-    with gzip.open(Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz") as file:
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if path is None or not path.is_file():
+        raise DataError(f"the digits tasks read scikit-learn's copy of the digits data, not found at "
+                        f"{path or 'sklearn/datasets/data/digits.csv.gz'} (install the locked scikit-learn: make setup)")
+    with gzip.open(path) as file:
         data = np.loadtxt(file, delimiter=",")
     return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
 
