@@ -13,8 +13,9 @@ Target <= 1.3. Both terms are measured in the same run, so machine load hits bot
 Measured on 2 cores, idle: 1.343-1.371 (3 runs) with torch imported by the sweep's main process and scikit-learn
 by each worker to read the digits; 1.298-1.306 (3 runs) once the main process, which only composes and launches,
 stopped importing torch (experiments/benchmark.py, core/runs.py); 1.258-1.304 (6 runs, median 1.278) once the
-digits are read without scikit-learn (core/tasks/digits.py). What is left, per worker: torch's import (1.1 s) and torch._dynamo's
-(0.6 s, at the first optimizer), then ~0.3 s between two jobs, of which Hydra's composition is 0.12 s.
+digits are read without scikit-learn (core/tasks/digits.py). What is left, per worker: torch's import (1.1 s)
+and torch._dynamo's (0.6 s, at the first optimizer), then ~0.3 s between two jobs, of which Hydra's composition
+is 0.12 s.
 """
 from __future__ import annotations
 
