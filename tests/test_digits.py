@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits as sklearn_load_digits
 
 from core.tasks.digits import digits_tensors, load_digits
@@ -20,6 +21,10 @@ def test_the_digits_are_scikit_learns_own():
 def test_the_split_is_fixed_and_scaled():
     (x_train, y_train), (x_eval, y_eval) = digits_tensors(n_train=100)
     assert x_train.shape == (100, 1, 8, 8) and x_eval.shape == (359, 1, 8, 8)  # 20% of 1,797 held out
+    (x_again, _), (x_eval_again, _) = digits_tensors(n_train=100)
+    assert torch.equal(x_train, x_again) and torch.equal(x_eval, x_eval_again)  # the same split every time
+    (x_other, _), _ = digits_tensors(n_train=100, split_seed=1)
+    assert not torch.equal(x_train, x_other)  # the split follows its seed
     assert float(x_train.max()) == 1.0 and float(x_train.min()) == 0.0
 
 
