@@ -75,7 +75,7 @@ REGISTRY: dict[str, Source] = {s.name: s for s in (
            (Expected("Food_101/food-101/meta/classes.txt", 1_600), Expected("Food_101/food-101/meta/train.txt", 1_500_000),
             Expected("Food_101/food-101/meta/test.txt", 500_000), Dir("Food_101/food-101/images", 4_700 * MB)),
            train_examples=75_750, note="FE writes train.csv/test.csv beside food-101/ on first use"),
-    Source("cub200", "dataset", "CUB-200 2010 (6,033 images; 20% held out)", "data",
+    Source("cub200", "dataset", "CUB-200 2010 (6,033 images; 20% held out, task 6: 15%)", "data",
            (Dir("CUB200/images", 660 * MB), Dir("CUB200/annotations-mat", 60 * MB)),
            train_examples=4_827, note="FE writes cub200.csv on first use"),
     Source("imdb", "dataset", "IMDB reviews, Keras' imdb.npz (25,000 train)", "data",

@@ -1,11 +1,12 @@
-"""Optimizers used by the paper: Adam, SGD (with momentum) and RMSprop, built by name."""
+"""Optimizers used by the paper: Adam, SGD (with momentum) and RMSprop, built by name; `build_optimizer` adds the
+optimizers of parameters that a model trains at a fixed LR of their own (`WithFixedLR`)."""
 from __future__ import annotations
 
 import torch
 
 from typing import Callable, Iterable
 
-from core.errors import ConfigError
+from core.errors import CheckpointError, ConfigError
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float], torch.optim.Optimizer]
 
@@ -83,3 +84,55 @@ def get_lr(optimizer: torch.optim.Optimizer) -> float:
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+class WithFixedLR:
+    """The run's optimizer plus optimizers of parameters trained at a fixed LR of their own.
+
+    A model lists such parameters in `fixed_lr_parameters() -> [(optimizer name, lr, [params])]`. Evidence: Table 1's
+    task 6 as FastEstimator's apphub trains it (multi_task_learning/uncertainty_weighted_loss, torch and TF): the
+    Kendall log-variances are a model of their own with Adam(1e-5), and the LR schedule acts on the ResNet50+UNet
+    only; so ARC's decisions (and datagen's branch multipliers) leave them at 1e-5 [I: the datagen code is not
+    public]. `param_groups` are the run's optimizer's, so get_lr / set_lr / schedules see that optimizer alone;
+    zero_grad, step and the state dicts cover all of them."""
+
+    def __init__(self, main: torch.optim.Optimizer, fixed: list[torch.optim.Optimizer]):
+        self.main, self.fixed = main, fixed
+
+    @property
+    def param_groups(self):
+        return self.main.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in (self.main, *self.fixed):
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self, closure=None):
+        loss = self.main.step(closure)
+        for optimizer in self.fixed:
+            optimizer.step()
+        return loss
+
+    def state_dict(self) -> dict:
+        return {"main": self.main.state_dict(), "fixed_lr": [o.state_dict() for o in self.fixed]}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not (isinstance(state, dict) and state.keys() == {"main", "fixed_lr"}
+                and len(state["fixed_lr"]) == len(self.fixed)):
+            raise CheckpointError(f"optimizer state does not match this model: it trains {len(self.fixed)} parameter "
+                                  "set(s) at a fixed LR of their own (a checkpoint of another model or version)")
+        self.main.load_state_dict(state["main"])
+        for optimizer, fixed_state in zip(self.fixed, state["fixed_lr"]):
+            optimizer.load_state_dict(fixed_state)
+
+
+def build_optimizer(factory: OptimizerFactory, model: torch.nn.Module, lr: float):
+    """`factory(model.parameters(), lr)`, or, when the model has `fixed_lr_parameters()`, a WithFixedLR whose run
+    optimizer holds the other parameters."""
+    listing = getattr(model, "fixed_lr_parameters", None)
+    if listing is None:
+        return factory(model.parameters(), lr)
+    fixed = [(name, fixed_lr, list(params)) for name, fixed_lr, params in listing()]
+    fixed_ids = {id(p) for _, _, params in fixed for p in params}
+    main = factory([p for p in model.parameters() if id(p) not in fixed_ids], lr)
+    return WithFixedLR(main, [make_optimizer(name, params, fixed_lr) for name, fixed_lr, params in fixed])

@@ -35,7 +35,7 @@ from core.artifacts import atomic_write
 from core.errors import CheckpointError, ConfigError
 from core.felog import FELogWriter, open_log
 from core.history import RunHistory
-from core.optim import OptimizerFactory, get_lr, optimizer_factory, set_lr
+from core.optim import OptimizerFactory, build_optimizer, get_lr, optimizer_factory, set_lr
 from core.safe_load import load_torch, numpy_rng_from_plain, numpy_rng_to_plain
 from core.schedules import Schedule
 from core.tasks import Task
@@ -105,7 +105,7 @@ class Run:
             self.model = self.model.to(memory_format=torch.channels_last)
         data_to_device(task)
         factory = optimizer_factory(optimizer) if isinstance(optimizer, str) else optimizer
-        self.optimizer = factory(self.model.parameters(), lr)
+        self.optimizer = build_optimizer(factory, self.model, lr)  # + a model's fixed-LR parameters (core.optim)
         wrap_task = getattr(factory, "wrap_task", None)
         self.task = wrap_task(task, self.optimizer) if wrap_task else task
         self.precision, self.channels_last = precision, channels_last

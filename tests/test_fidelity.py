@@ -363,3 +363,109 @@ def test_sc_from_range_test_in_paper_needs_the_range_test(tmp_path, monkeypatch)
     bad = compose_cfg("benchmark", "profile=smoke", "bench_task=ptb", "schedule=sc", "sc_lr_max=mine")
     with pytest.raises(ConfigError, match="sc_lr_max"):
         benchmark.benchmark_one(bad)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Table 1's task 6 as FastEstimator's apphub trains it (multi_task_learning/uncertainty_weighted_loss)
+# ---------------------------------------------------------------------------------------------------------------
+
+def cub200_tree(root: Path, sizes=((300, 200), (120, 240), (200, 200), (90, 60)), classes=("001.A", "002.B")) -> None:
+    """A tiny CUB200 tree as FE's cub200.load_data reads it: images/<class>/<n>.jpg of the given (width, height), and
+    annotations-mat/<class>/<n>.mat whose 'seg' marks the image's left half as bird."""
+    import cv2
+    import numpy as np
+    import scipy.io
+
+    for c in classes:
+        for i, (w, h) in enumerate(sizes):
+            for folder in ("images", "annotations-mat"):
+                (root / "CUB200" / folder / c).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / "CUB200" / "images" / c / f"{i}.jpg"), np.full((h, w, 3), 255, np.uint8))
+            seg = np.zeros((h, w), np.uint8)
+            seg[:, : w // 2] = 1
+            scipy.io.savemat(str(root / "CUB200" / "annotations-mat" / c / f"{i}.mat"), {"seg": seg})
+
+
+def test_task6_log_variances_train_at_their_own_adam_1e5_whatever_the_runs_lr():
+    """FE apphub task 6: UncertaintyLossNet has its own Adam(lr=1e-5) and the LR schedule acts on the ResUnet50 alone.
+    Adam's first step moves each weight by lr * m_hat / (sqrt(v_hat) + eps) = lr * g / (|g| + eps)."""
+    from core.optim import WithFixedLR, build_optimizer, get_lr, set_lr
+    from tests.test_maths import CHECKER, known_multitask_net
+    from datagen.tasks.segmentation import Cub200MultiTask
+
+    task = Cub200MultiTask(source="standin", n_train=1, n_eval=1, batch_size=1, image_size=4)
+    model = known_multitask_net([0.0, 0.0])
+    optimizer = build_optimizer(optimizer_factory("sgd"), model, 0.1)
+    assert isinstance(optimizer, WithFixedLR)
+    set_lr(optimizer, 0.5)  # what ARC / datagen's branches do
+    assert get_lr(optimizer) == 0.5 and optimizer.fixed[0].param_groups[0]["lr"] == 1e-5
+    assert all(p is not model.log_var for g in optimizer.param_groups for p in g["params"])
+    optimizer.zero_grad()
+    loss, _ = task.step(model, (torch.zeros(1, 3, 4, 4), torch.tensor([0]), CHECKER))
+    loss.backward()
+    # gradient (tests/test_maths.py): [0.3068528, 0.1630118]; the class bias gradient is e^0 (softmax - onehot) =
+    # [2/4 - 1, 1/4, 1/4] = [-0.5, 0.25, 0.25]
+    optimizer.step()
+    # log_var: -1e-5 * g / (|g| + 1e-7) = -1e-5 * 0.3068528 / 0.3068529 = -9.999997e-06, and -9.999994e-06
+    assert model.log_var.tolist() == pytest.approx([-9.999997e-06, -9.999994e-06], rel=1e-6)
+    # the class bias [ln 2, 0, 0] by plain SGD at the run's LR 0.5: - 0.5 * [-0.5, 0.25, 0.25]
+    assert model.classify[-1].bias.tolist() == pytest.approx([math.log(2) + 0.25, -0.125, -0.125], abs=1e-6)
+
+
+def test_task6_resume_is_exact_with_the_log_variances_optimizer(tmp_path):
+    """Run.save / restore carry both optimizers: 2 + 2 epochs from a checkpoint equal 4 in one go, and a checkpoint
+    whose optimizer state lacks the second optimizer is a CheckpointError, not a silent restart of its moments."""
+    from core.errors import CheckpointError
+    from datagen.tasks.segmentation import Cub200MultiTask
+
+    task = Cub200MultiTask(width=4, n_train=32, n_eval=16, batch_size=8)
+    straight = Run(task, "rmsprop", 1e-3, seed=1)
+    straight.train(4)
+    first = Run(task, "rmsprop", 1e-3, seed=1)
+    first.train(2)
+    first.save(tmp_path / "ck.pt")
+    resumed = Run(task, "rmsprop", 1e-3, seed=5).restore(tmp_path / "ck.pt")
+    resumed.train(2)
+    assert straight.history.step_loss == resumed.history.step_loss
+    assert torch.equal(straight.model.log_var, resumed.model.log_var)
+    assert not torch.equal(straight.model.log_var, torch.zeros(2))  # they did train
+    state = torch.load(tmp_path / "ck.pt", weights_only=True)
+    state["optimizer"] = state["optimizer"]["main"]  # a checkpoint of the single-optimizer layout
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="fixed LR"):
+        Run(task, "rmsprop", 1e-3, seed=1).restore(tmp_path / "old.pt")
+
+
+def test_paper_task6_reads_imagenet_resnet50_and_fe_pipeline(tmp_path, monkeypatch):
+    """FE apphub task 6: ResNet50(pretrained=True) encoder; Normalize(mean 1, std 1, max 127.5) -> [-1, 1];
+    LongestMaxSize(512) + PadIfNeeded(512) with zeros; train_data.split(0.3) then half of it the test set."""
+    import datagen.config  # noqa: F401  (registers datagen_schema)
+    from datagen.tasks.segmentation import Cub200MultiTask, fe_multitask_decoder
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # an empty torchvision cache
+    cub200_tree(tmp_path, classes=[f"{i:03d}.C" for i in range(5)])  # 20 images
+    weights = tmp_path / "weights" / RESNET50_FILE
+    cfg = compose_cfg("datagen", "profile=paper", "datagen_task=cub200_multitask", f"paths.weights={weights.parent}")
+    assert cfg.datagen_task.size.args.backbone_weights == str(weights)
+    args = dict(source="fe", arch="paper", root_dir=str(tmp_path), batch_size=2, image_size=64)
+    with pytest.raises(DataError, match=f"{weights}.*ResNet50_Weights.IMAGENET1K_V1"):  # checked before any work
+        Cub200MultiTask(backbone_weights=str(weights), **args)
+    marker = save_resnet50_state(weights)
+    task = Cub200MultiTask(backbone_weights=str(weights), **args)
+    assert (len(task.train_set), len(task.eval_set)) == (20 - 6, 3)  # int(20 * 0.3) held out, int(20 * 0.15) eval
+    model = task.build_model()
+    assert torch.equal(model.stem[0].weight, marker)
+    decode = fe_multitask_decoder(str(tmp_path / "CUB200"), 64, train=False)
+    item = {"image": "images/000.C/0.jpg", "annotation": "annotations-mat/000.C/0.mat", "label": 3}
+    image, label, mask = decode(item)
+    assert image.shape == (3, 64, 64) and mask.shape == (1, 64, 64) and label == 3
+    # 300 x 200 white -> 64 x 43 (200 * 64 / 300 = 42.7), zero rows padded 10 above and 11 below; white is
+    # (255 - 127.5) / 127.5 = 1 (stretched to 64 x 64 it would be all ones)
+    rows = image[0].amax(dim=1)
+    assert rows.tolist() == [0.0] * 10 + [1.0] * 43 + [0.0] * 11 and torch.equal(image[0], image[2])
+    assert torch.equal(image[0, 10:53], torch.ones(43, 64))
+    # the mask (left half bird) follows the image: columns 0..31 of the 43 image rows
+    assert mask.sum() == 43 * 32 and torch.equal(mask[0, 10:53, :32], torch.ones(43, 32))
+    run = Run(task, "sgd", 1e-4, seed=0, max_steps_per_epoch=1)
+    run.train(1)
+    assert all(math.isfinite(v) for v in run.history.step_loss + run.history.eval_loss)

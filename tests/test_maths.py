@@ -179,7 +179,8 @@ CHECKER = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]] * 2).reshape
 def test_tiny_multitask_log_variances_start_at_zero_and_are_learned():
     model = TinyMultiTask(width=2, classes=3)
     assert torch.equal(model.log_var.detach(), torch.zeros(2))  # sigma^2 = 1: plain sum at initialisation
-    assert any(p is model.log_var for p in model.parameters())  # trained with the model
+    assert any(p is model.log_var for p in model.parameters())  # saved with the model (trained by their own Adam)
+    assert model.fixed_lr_parameters() == [("adam", 1e-5, [model.log_var])]
 
 
 def test_kendall_weighted_loss_value(multitask):

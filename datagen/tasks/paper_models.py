@@ -1,9 +1,10 @@
 """The Table-1 architectures (docs/experiments.md §2.2) at the paper's sizes, for the `paper` profile.
 
 Torchvision supplies VGG/DenseNet/Inception/ResNet (randomly initialised: the paper trained them from scratch
-[I]); the rest follow the FastEstimator apphub models the authors' tasks came from [I]: the IMDB LSTM
-(Embedding 100, Conv1D 32, MaxPool 4, LSTM 64, Dense 250), the Koch siamese net for 105x105 Omniglot, the
-Shakespeare GRU (Embedding 256, GRU 1024) and the 5-level UNet (64..1024 channels).
+[I], except task 6's ResNet50, ImageNet-initialised as in FastEstimator's apphub); the rest follow the
+FastEstimator apphub models the authors' tasks came from [I]: the IMDB LSTM (Embedding 100, Conv1D 32, MaxPool 4,
+LSTM 64, Dense 250), the Koch siamese net for 105x105 Omniglot, the Shakespeare GRU (Embedding 256, GRU 1024), the
+5-level UNet (64..1024 channels) and task 6's ResUnet50.
 """
 from __future__ import annotations
 
@@ -58,34 +59,62 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-class ResNetUNet(nn.Module):
-    """Multi-task net (task 6): ResNet50 encoder -> class logits; UNet decoder on its stages -> mask logits.
+def upsample_conv(cin: int, cout: int) -> nn.Module:
+    """x2 bilinear upsampling (align_corners), then 3x3 conv + ReLU (FE apphub's Upsample2D)."""
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
+                         nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True))
 
-    `log_var` are Kendall et al.'s learned task uncertainties (one per loss), trained with the model."""
 
-    def __init__(self, classes: int, encoder: nn.Module | None = None, stage_channels=(64, 256, 512, 1024, 2048)):
+class UpMerge(nn.Module):
+    """Decoder block: upsample_conv the deeper map, concatenate the skip, two 3x3 conv + ReLU (FE's DecBlock)."""
+
+    def __init__(self, cin: int, skip: int, cout: int):
         super().__init__()
-        resnet = encoder or torchvision.models.resnet50(weights=None, num_classes=classes)
-        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu)
-        self.stages = nn.ModuleList([nn.Sequential(resnet.maxpool, resnet.layer1), resnet.layer2, resnet.layer3,
-                                     resnet.layer4])
-        self.classify = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), resnet.fc)
-        c = stage_channels
-        self.up = nn.ModuleList(nn.ConvTranspose2d(c[i + 1] if i == 3 else c[i + 1] // 2, c[i] // 2, 2, stride=2)
-                                for i in range(3, -1, -1))
-        self.merge = nn.ModuleList(conv_block(c[i] // 2 + c[i], c[i] // 2) for i in range(3, -1, -1))
-        self.head = nn.Sequential(nn.ConvTranspose2d(c[0] // 2, c[0] // 2, 2, stride=2), nn.ReLU(inplace=True),
-                                  nn.Conv2d(c[0] // 2, 1, 1))
+        self.up = upsample_conv(cin, cout)
+        self.merge = nn.Sequential(nn.Conv2d(cout + skip, cout, 3, padding=1), nn.ReLU(inplace=True),
+                                   nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(inplace=True))
+
+    def forward(self, x, skip):
+        return self.merge(torch.cat([self.up(x), skip], 1))
+
+
+class ResUNet50(nn.Module):
+    """Task 6, after FastEstimator's apphub `ResUnet50` (multi_task_learning/uncertainty_weighted_loss): a ResNet50
+    encoder (ImageNet weights from `weights_path`; None: random) whose last stage gives the class through a global max
+    pool and a linear layer, and a decoder that climbs back through the encoder's 5 stages to a 1-channel mask.
+
+    Returns class logits and mask logits (FE applies softmax / sigmoid and its CrossEntropy takes probabilities; the
+    losses on logits are the same functions). `log_var` are Kendall et al.'s task log-variances (FE's
+    UncertaintyLossNet w1, w2, zeros at the start), trained by their own Adam(1e-5) (`fixed_lr_parameters`)."""
+
+    def __init__(self, classes: int = 200, weights_path: str | None = None):
+        super().__init__()
+        from core.pretrained import resnet50
+        net = resnet50(weights_path)
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)  # 64 channels, 1/2
+        self.stages = nn.ModuleList([nn.Sequential(net.maxpool, net.layer1), net.layer2, net.layer3, net.layer4])
+        self.fc = nn.Linear(2048, classes)
+        self.decode = nn.ModuleList([UpMerge(2048, 1024, 512), UpMerge(512, 512, 256), UpMerge(256, 256, 128),
+                                     UpMerge(128, 64, 64)])
+        self.to_full = upsample_conv(64, 2)
+        self.mask = nn.Conv2d(2, 1, 1)
+        for module in [*self.decode.modules(), *self.to_full.modules()]:  # FE: he_normal on the decoder's convs
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight)
         self.log_var = nn.Parameter(torch.zeros(2))
+
+    def fixed_lr_parameters(self):
+        return [("adam", 1e-5, [self.log_var])]
 
     def forward(self, x):
         skips = [self.stem(x)]
         for stage in self.stages:
             skips.append(stage(skips[-1]))
         y = skips[-1]
-        for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
-            y = merge(torch.cat([up(y), skip], 1))
-        return self.classify(skips[-1]), self.head(y)
+        logits = self.fc(torch.amax(y, dim=(2, 3)))
+        for block, skip in zip(self.decode, reversed(skips[:-1])):
+            y = block(y, skip)
+        return logits, self.mask(self.to_full(y))
 
 
 class ImdbLSTM(nn.Module):

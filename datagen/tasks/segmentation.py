@@ -1,10 +1,16 @@
 """Tasks 6, 11, 12 of Table 1: uncertainty-weighted multi-task (6) and UNet segmentation (11, 12).
 
 Losses [docs/experiments.md §2.2 plausible mapping, I]: task 11 per-pixel binary CE, task 12 soft-dice loss, task 6
-Kendall et al. uncertainty weighting sum_i exp(-s_i) L_i + s_i of class CE and per-pixel binary CE, with the
-log-variances s_i learned with the model. Offline stand-ins: generated lung X-rays (11) and shape images with
-class and mask (6, 12). Paper data: FastEstimator's montgomery and cub200 loaders, images resized to 512x512
-as in the FastEstimator apphub [I]; cub200 has no split, so a fixed 20% is held out for validation.
+Kendall et al. uncertainty weighting sum_i exp(-s_i) L_i + s_i of class CE and per-pixel binary CE. Offline
+stand-ins: generated lung X-rays (11) and shape images with class and mask (6, 12). Paper data: FastEstimator's
+montgomery and cub200 loaders, images resized to 512x512 [I]; a fixed 20% is held out for validation (11, 12).
+
+Task 6 follows FastEstimator's apphub example of the same task (multi_task_learning/uncertainty_weighted_loss, the
+authors' library; their datagen code is not public, so [I]): ImageNet-initialised ResNet50 + UNet decoder
+(paper_models.ResUNet50), the log-variances s_i trained by their own Adam(1e-5) outside the controlled LR
+(core.optim.WithFixedLR), images scaled to [-1, 1], longest side 512 and zero-padded to 512x512, training images
+shifted/scaled/rotated and flipped at random, and 15% of CUB-200 held out for validation (FE: 30% split off,
+half of it the test set).
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import Subset
 
+from core.pretrained import resnet50_imagenet_inputs
 from datagen.tasks import offline_data, paper_models
 from datagen.tasks.base import DatagenTask, MappedDataset, accuracy
 
@@ -36,13 +43,15 @@ def held_out_split(dataset, eval_fraction: float = 0.2, seed: int = 0):
     return Subset(dataset, order[n_eval:].tolist()), Subset(dataset, order[:n_eval].tolist())
 
 
-def read_resized(path: str, size: int, flags=cv2.IMREAD_COLOR) -> np.ndarray:
+def read_image(path: str, flags=cv2.IMREAD_COLOR) -> np.ndarray:
     image = cv2.imread(path, flags)
     if image is None:
         raise FileNotFoundError(f"cannot read image {path}")
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return cv2.resize(image, (size, size))
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else image
+
+
+def read_resized(path: str, size: int, flags=cv2.IMREAD_COLOR) -> np.ndarray:
+    return cv2.resize(read_image(path, flags), (size, size))
 
 
 def chw(image: np.ndarray) -> torch.Tensor:
@@ -127,7 +136,7 @@ class Cub200UNet(MontgomeryUNet):
 
 
 class TinyMultiTask(nn.Module):
-    """Mini multi-task net: shared conv encoder, class head and upsampling mask head, learned log-variances."""
+    """Mini multi-task net: shared conv encoder, class head and upsampling mask head, Kendall log-variances."""
 
     def __init__(self, width: int, classes: int):
         super().__init__()
@@ -138,16 +147,39 @@ class TinyMultiTask(nn.Module):
                                      nn.Conv2d(width, 1, 1))
         self.log_var = nn.Parameter(torch.zeros(2))
 
+    def fixed_lr_parameters(self):  # as the paper model (paper_models.ResUNet50): Adam(1e-5), outside the run's LR
+        return [("adam", 1e-5, [self.log_var])]
+
     def forward(self, x):
         h = self.encoder(x)
         return self.classify(h), self.segment(h)
 
 
 class Cub200MultiTask(DatagenTask):
-    """Task 6: ResNet50 + UNet, bird class and bird mask, uncertainty-weighted (Kendall et al.)."""
+    """Task 6: ResNet50 + UNet, bird class and bird mask, uncertainty-weighted (Kendall et al.).
+
+    `backbone_weights` (paper): torchvision's ImageNet ResNet50 file (core.pretrained; checked before any work,
+    nothing is downloaded); None trains the encoder from scratch."""
     name, number, loss_name = "cub200_multitask", 6, "uncertainty_loss"
     dataset = "cub200"
     image_size, offline_size, classes, offline_classes = 512, 16, 200, 3
+    eval_fraction = 0.15  # FE apphub: train_data.split(0.3), then half of it the test set
+
+    def __init__(self, backbone_weights: str | None = None, **kwargs):
+        self.backbone_weights = backbone_weights
+        super().__init__(**kwargs)
+        if self.source == "fe" and backbone_weights:
+            self.backbone_weights = str(resnet50_imagenet_inputs(backbone_weights)[0].found())
+
+    @classmethod
+    def paper_inputs(cls, root_dir=None, source="fe", backbone_weights=None, **_):
+        inputs = super().paper_inputs(root_dir, source)
+        if source == "fe" and backbone_weights:
+            inputs += resnet50_imagenet_inputs(backbone_weights)
+        return inputs
+
+    def input_options(self):
+        return {"backbone_weights": self.backbone_weights}
 
     def offline_data(self, n_train, n_eval, seed):
         n_eval = n_eval or 64
@@ -157,7 +189,11 @@ class Cub200MultiTask(DatagenTask):
     def fe_data(self, root_dir):
         from fastestimator.dataset.data import cub200
         data = cub200.load_data(root_dir=root_dir)
-        return held_out_split(MappedDataset(data, cub200_decoder(data.parent_path, self.image_size)))
+        order = np.random.default_rng(0).permutation(len(data))
+        n_eval = int(len(order) * self.eval_fraction)
+        held_out = int(len(order) * 2 * self.eval_fraction)
+        return tuple(Subset(MappedDataset(data, fe_multitask_decoder(data.parent_path, self.image_size, train)), idx)
+                     for train, idx in ((True, order[held_out:].tolist()), (False, order[:n_eval].tolist())))
 
     def standin(self, n, generator):
         size = self.image_size
@@ -169,7 +205,7 @@ class Cub200MultiTask(DatagenTask):
         return TinyMultiTask(self.width, self.offline_classes)
 
     def paper_model(self):
-        return paper_models.ResNetUNet(self.classes)
+        return paper_models.ResUNet50(self.classes, self.backbone_weights if self.source == "fe" else None)
 
     def step(self, model, batch):
         x, y, mask = batch
@@ -177,3 +213,32 @@ class Cub200MultiTask(DatagenTask):
         losses = torch.stack([nn.functional.cross_entropy(logits, y),
                               nn.functional.binary_cross_entropy_with_logits(mask_logits, mask)])
         return (torch.exp(-model.log_var) * losses + model.log_var).sum(), accuracy(logits, y)
+
+
+def fe_multitask_decoder(parent: str, size: int, train: bool):
+    """CUB-200 item -> (image in [-1, 1], class, bird mask {0,1}) through FE apphub's task-6 pipeline: Normalize(mean 1,
+    std 1, max 127.5), LongestMaxSize(size) and PadIfNeeded(size, zeros); in training also ShiftScaleRotate(0.2, 0.2,
+    15 degrees, zero border) and a horizontal flip with probability 1/2 (random: python's `random`, seeded per run
+    and per loader worker)."""
+    from fastestimator.op.numpyop import forward_numpyop
+    from fastestimator.op.numpyop.meta import Sometimes
+    from fastestimator.op.numpyop.multivariate import HorizontalFlip, LongestMaxSize, PadIfNeeded, ShiftScaleRotate
+    from fastestimator.op.numpyop.univariate import Normalize
+
+    both = dict(image_in="image", image_out="image", mask_in="seg", mask_out="seg")
+    ops = [Normalize(inputs="image", outputs="image", mean=1.0, std=1.0, max_pixel_value=127.5),
+           LongestMaxSize(max_size=size, **both),
+           PadIfNeeded(min_height=size, min_width=size, border_mode=cv2.BORDER_CONSTANT, value=0, mask_value=0, **both)]
+    if train:
+        ops += [ShiftScaleRotate(shift_limit=0.2, rotate_limit=15.0, scale_limit=0.2, border_mode=cv2.BORDER_CONSTANT,
+                                 value=0, mask_value=0, **both),
+                Sometimes(HorizontalFlip(**both))]
+    state = {"mode": "train" if train else "eval"}
+
+    def decode(item):
+        image = read_image(f"{parent}/{item['image']}")
+        seg = (scipy.io.loadmat(f"{parent}/{item['annotation']}")["seg"] > 0).astype(np.float32)
+        sample = {"image": image, "seg": seg}
+        forward_numpyop(ops, sample, state)
+        return chw(sample["image"]), int(item["label"]), chw(sample["seg"])
+    return decode

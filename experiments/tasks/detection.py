@@ -19,9 +19,10 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from core.check_data import require, required
+from core.pretrained import resnet50_imagenet_inputs
 from core.tasks import Task
-from experiments.tasks.retinanet import (ResNet50Features, RetinaNet, SmallFeatures, backbone_inputs, detect,
-                                         encode_targets, make_anchors, retinanet_loss)
+from experiments.tasks.retinanet import (ResNet50Features, RetinaNet, SmallFeatures, detect, encode_targets,
+                                         make_anchors, retinanet_loss)
 
 
 @contextlib.contextmanager
@@ -267,7 +268,7 @@ class CocoTask(DetectionTask):
     def paper_inputs(root_dir: str, backbone_weights: str | None = None, **_):
         """The files this task reads (core.check_data.REGISTRY; `make check-data` lists the same): MSCOCO 2017 as
         FE's mscoco loader reads it, and the ImageNet ResNet50 weights when configured."""
-        return required("mscoco", root_dir) + (backbone_inputs(backbone_weights) if backbone_weights else [])
+        return required("mscoco", root_dir) + (resnet50_imagenet_inputs(backbone_weights) if backbone_weights else [])
 
     def train_batches(self, generator):
         order = torch.randperm(len(self.train_set), generator=generator).tolist()

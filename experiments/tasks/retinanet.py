@@ -8,13 +8,12 @@ paper's 32..512) let the mini profile run the same code on small images.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
-from core.errors import DataError
+from core.pretrained import resnet50
 
 SCALES = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
 RATIOS = (1.0, 2.0, 0.5)  # height / width
@@ -136,16 +135,14 @@ class RetinaNet(nn.Module):
 class ResNet50Features(nn.Module):
     """torchvision ResNet50 returning C3 (layer2), C4 (layer3), C5 (layer4): Keras layers 80/142/last.
 
-    `weights_path`: a torchvision ResNet50 state dict (the paper: ImageNet weights, docs/experiments.md §7.2; see
-    `resolve_backbone_weights`); None builds a randomly initialised backbone. Nothing is downloaded."""
+    `weights_path`: a torchvision ResNet50 state dict (the paper: ImageNet weights, docs/experiments.md §7.2, found by
+    core.pretrained); None builds a randomly initialised backbone. Nothing is downloaded."""
 
     channels = (512, 1024, 2048)
 
     def __init__(self, weights_path: str | None = None):
         super().__init__()
-        net = torchvision.models.resnet50(weights=None)
-        if weights_path:
-            net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+        net = resnet50(weights_path)
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
         self.layer2, self.layer3, self.layer4 = net.layer2, net.layer3, net.layer4
 
@@ -153,31 +150,6 @@ class ResNet50Features(nn.Module):
         c3 = self.layer2(self.stem(x))
         c4 = self.layer3(c3)
         return c3, c4, self.layer4(c4)
-
-
-RESNET50_IMAGENET = ("ResNet50_Weights.IMAGENET1K_V1", "resnet50-0676ba61.pth")  # torchvision weights id, file name
-
-
-def resolve_backbone_weights(configured: str) -> str:
-    """The ImageNet ResNet50 file to load: `configured` (the paper config: ${paths.weights}/resnet50-0676ba61.pth)
-    if it exists, else the same file name in torchvision's cache ($TORCH_HOME/hub/checkpoints) if it is there.
-    Otherwise a DataError naming both places and the torchvision weights id; nothing is downloaded."""
-    weights_id, file_name = RESNET50_IMAGENET
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
-    for candidate in (Path(configured), cache / file_name):
-        if candidate.is_file():
-            return str(candidate)
-    raise DataError(f"mscoco backbone weights: missing {configured} (torchvision {weights_id}), and no {file_name} "
-                    f"in torchvision's cache {cache}: put the file under paths.weights; nothing is downloaded")
-
-
-def backbone_inputs(configured: str) -> list:
-    """The ImageNet ResNet50 file the paper config names (${paths.weights}/resnet50-0676ba61.pth) as core.check_data
-    lists it: that path, else the same file name in torchvision's cache ($TORCH_HOME/hub/checkpoints)."""
-    from core.check_data import required
-
-    path = Path(configured)
-    return required("resnet50_imagenet", path.parent, relpaths={RESNET50_IMAGENET[1]: path.name}, exact=True)
 
 
 class SmallFeatures(nn.Module):
