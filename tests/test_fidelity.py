@@ -469,3 +469,48 @@ def test_paper_task6_reads_imagenet_resnet50_and_fe_pipeline(tmp_path, monkeypat
     run = Run(task, "sgd", 1e-4, seed=0, max_steps_per_epoch=1)
     run.train(1)
     assert all(math.isfinite(v) for v in run.history.step_loss + run.history.eval_loss)
+
+
+def montgomery_tree(root: Path, n: int = 5) -> None:
+    """A tiny Montgomery tree as FE's montgomery.load_data reads it: CXR_png/<i>.png (80 x 60, gray ramp 50..200) and
+    left / right lung masks (0 / 255) covering the left and right thirds."""
+    import cv2
+    import numpy as np
+
+    base = root / "Montgomery" / "MontgomerySet"
+    for folder in ("CXR_png", "ManualMask/leftMask", "ManualMask/rightMask"):
+        (base / folder).mkdir(parents=True, exist_ok=True)
+    ramp = np.tile(np.linspace(50, 200, 80).astype(np.uint8), (60, 1))
+    left, right = np.zeros((60, 80), np.uint8), np.zeros((60, 80), np.uint8)
+    left[:, :26], right[:, 54:] = 255, 255
+    for i in range(n):
+        for folder, image in (("CXR_png", ramp), ("ManualMask/leftMask", left), ("ManualMask/rightMask", right)):
+            cv2.imwrite(str(base / folder / f"MCUCXR_{i:04d}_0.png"), image)
+
+
+def test_paper_task11_is_fe_apphubs_unet_and_pipeline(tmp_path):
+    """FE apphub semantic_segmentation/unet (Montgomery): FE's UNet; gray image and combined lung masks Resize(512)
+    (linear), Minmax -> [0, 1]; flip and +-10 degree rotation in training only; csv.split(0.2)."""
+    from fastestimator.architecture.pytorch import UNet as FEUNet
+
+    from datagen.tasks.segmentation import MontgomeryUNet, fe_montgomery_decoder
+
+    montgomery_tree(tmp_path)
+    task = MontgomeryUNet(source="fe", arch="paper", root_dir=str(tmp_path), batch_size=2, image_size=32)
+    assert (len(task.train_set), len(task.eval_set)) == (4, 1)  # int(5 * 0.2) held out
+    decode = fe_montgomery_decoder(str(tmp_path / "Montgomery"), 32, train=False)
+    item = {k: f"MontgomerySet/{d}/MCUCXR_0000_0.png" for k, d in
+            (("image", "CXR_png"), ("mask_left", "ManualMask/leftMask"), ("mask_right", "ManualMask/rightMask"))}
+    image, mask = decode(item)
+    assert image.shape == mask.shape == (1, 32, 32)
+    # Minmax: the ramp 50..200 becomes 0..1 (the /255 it replaced would give 0.196..0.784)
+    assert image.min() == 0.0 and image.max() == 1.0 and torch.all(image[0, :, 1:] >= image[0, :, :-1])
+    # the two lungs: 0 in the middle third, 1 at both edges (linear resize leaves soft borders, as in FE)
+    assert mask[0, :, 0].eq(1).all() and mask[0, :, -1].eq(1).all() and mask[0, :, 16].eq(0).all()
+    assert all(torch.equal(a, b) for a, b in zip(decode(item), (image, mask)))  # no random op outside training
+    model = task.build_model()
+    fe_layers = [type(m) for m in FEUNet(input_size=(1, 32, 32)).modules()]
+    assert [type(m) for m in model.modules()] == [nn.Identity if t is nn.Sigmoid else t for t in fe_layers]
+    run = Run(task, "adam", 1e-4, seed=0)
+    run.train(1)
+    assert run.history.epoch_steps == [2] and all(math.isfinite(v) for v in run.history.step_loss)

@@ -3,8 +3,8 @@
 Torchvision supplies VGG/DenseNet/Inception/ResNet (randomly initialised: the paper trained them from scratch
 [I], except task 6's ResNet50, ImageNet-initialised as in FastEstimator's apphub); the rest follow the
 FastEstimator apphub models the authors' tasks came from [I]: the IMDB LSTM (Embedding 100, Conv1D 32, MaxPool 4,
-LSTM 64, Dense 250), the Koch siamese net for 105x105 Omniglot, the Shakespeare GRU (Embedding 256, GRU 1024), the
-5-level UNet (64..1024 channels) and task 6's ResUnet50.
+LSTM 64, Dense 250), the Koch siamese net for 105x105 Omniglot, the Shakespeare GRU (Embedding 256, GRU 1024),
+task 6's ResUnet50; tasks 11-12 use FastEstimator's own UNet (`fe_unet`).
 """
 from __future__ import annotations
 
@@ -35,8 +35,20 @@ def conv_block(cin: int, cout: int) -> nn.Module:
                          nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(inplace=True))
 
 
+def fe_unet(channels: int, size: int) -> nn.Module:
+    """FastEstimator's UNet (architecture.pytorch.UNet: 64..1024 channels, he_normal, nearest upsampling + conv),
+    the model of FE apphub's Montgomery example (tasks 11, 12), returning logits: its final sigmoid is left to the
+    loss (BCE with logits, soft dice of sigmoid). `size` must be a multiple of 16."""
+    from fastestimator.architecture.pytorch import UNet as FEUNet
+
+    net = FEUNet(input_size=(channels, size, size), output_channel=1)
+    assert isinstance(net.dec1[-1], nn.Sigmoid)
+    net.dec1[-1] = nn.Identity()
+    return net
+
+
 class UNet(nn.Module):
-    """Ronneberger UNet with `widths` per level (paper: 64..1024); returns per-pixel logits."""
+    """Ronneberger UNet with `widths` per level; returns per-pixel logits (mini's small UNets, `small_unet`)."""
 
     def __init__(self, in_channels: int, out_channels: int, widths=(64, 128, 256, 512, 1024)):
         super().__init__()

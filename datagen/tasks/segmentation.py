@@ -4,6 +4,8 @@ Losses [docs/experiments.md §2.2 plausible mapping, I]: task 11 per-pixel binar
 Kendall et al. uncertainty weighting sum_i exp(-s_i) L_i + s_i of class CE and per-pixel binary CE. Offline
 stand-ins: generated lung X-rays (11) and shape images with class and mask (6, 12). Paper data: FastEstimator's
 montgomery and cub200 loaders, images resized to 512x512 [I]; a fixed 20% is held out for validation (11, 12).
+Tasks 11 and 12 use FastEstimator's own UNet (architecture.pytorch.UNet; task 11 with FE apphub's Montgomery
+pipeline, `fe_montgomery_decoder`).
 
 Task 6 follows FastEstimator's apphub example of the same task (multi_task_learning/uncertainty_weighted_loss, the
 authors' library; their datagen code is not public, so [I]): ImageNet-initialised ResNet50 + UNet decoder
@@ -37,10 +39,13 @@ def hard_dice(logits: torch.Tensor, mask: torch.Tensor) -> float:
     return soft_dice(logits * 1e4, mask).item()  # saturated sigmoid = thresholded mask
 
 
-def held_out_split(dataset, eval_fraction: float = 0.2, seed: int = 0):
+def held_out_split(dataset, eval_fraction: float = 0.2, seed: int = 0, eval_dataset=None):
+    """A fixed split: (train, held-out eval) subsets; `eval_dataset` (the same items decoded without training
+    augmentation) supplies the eval subset when given."""
     order = np.random.default_rng(seed).permutation(len(dataset))
     n_eval = int(len(order) * eval_fraction)
-    return Subset(dataset, order[n_eval:].tolist()), Subset(dataset, order[:n_eval].tolist())
+    return (Subset(dataset, order[n_eval:].tolist()),
+            Subset(dataset if eval_dataset is None else eval_dataset, order[:n_eval].tolist()))
 
 
 def read_image(path: str, flags=cv2.IMREAD_COLOR) -> np.ndarray:
@@ -73,8 +78,36 @@ def small_unet(in_channels: int, width: int) -> nn.Module:
     return paper_models.UNet(in_channels, 1, widths=(width, 2 * width, 4 * width))
 
 
+def fe_montgomery_decoder(parent: str, size: int, train: bool):
+    """Montgomery item -> (X-ray in [0, 1], lung mask in [0, 1]) through FE apphub's UNet pipeline
+    (semantic_segmentation/unet): gray image and the two lung masks combined, Resize(size, size) of both (linear),
+    in training a horizontal flip and a rotation within +-10 degrees (zero border), each with probability 1/2, then
+    Minmax of image and mask (per image). FE adds the two uint8 masks; their maximum is the same where the lungs do
+    not overlap and cannot wrap around [I]."""
+    from fastestimator.op.numpyop import forward_numpyop
+    from fastestimator.op.numpyop.meta import Sometimes
+    from fastestimator.op.numpyop.multivariate import HorizontalFlip, Resize, Rotate
+    from fastestimator.op.numpyop.univariate import Minmax
+
+    ops = [Resize(image_in="image", width=size, height=size), Resize(image_in="mask", width=size, height=size)]
+    if train:
+        ops += [Sometimes(HorizontalFlip(image_in="image", mask_in="mask")),
+                Sometimes(Rotate(image_in="image", mask_in="mask", limit=(-10, 10), border_mode=cv2.BORDER_CONSTANT))]
+    ops += [Minmax(inputs="image", outputs="image"), Minmax(inputs="mask", outputs="mask")]
+    state = {"mode": "train" if train else "eval"}
+
+    def decode(item):
+        left, right = (read_image(f"{parent}/{item[k]}", cv2.IMREAD_GRAYSCALE) for k in ("mask_left", "mask_right"))
+        image = read_image(f"{parent}/{item['image']}", cv2.IMREAD_GRAYSCALE)
+        sample = {"image": image, "mask": np.maximum(left, right)}
+        forward_numpyop(ops, sample, state)
+        return chw(sample["image"]), chw(sample["mask"])
+    return decode
+
+
 class MontgomeryUNet(DatagenTask):
-    """Task 11: UNet lung segmentation on chest X-rays, per-pixel binary CE; metric Dice."""
+    """Task 11: UNet lung segmentation on chest X-rays, per-pixel binary CE; metric Dice. Paper: FastEstimator's
+    UNet and its apphub pipeline for this dataset (fe_montgomery_decoder), batch 4 and Adam 1e-4 there."""
     name, number, loss_name, metric_name = "montgomery_unet", 11, "bce", "dice"
     dataset = "montgomery"
     image_size, offline_size, channels = 512, 24, 1
@@ -87,13 +120,9 @@ class MontgomeryUNet(DatagenTask):
     def fe_data(self, root_dir):
         from fastestimator.dataset.data import montgomery
         data = montgomery.load_data(root_dir=root_dir)
-        parent, size = data.parent_path, self.image_size
-
-        def decode(item):
-            image = chw(read_resized(f"{parent}/{item['image']}", size, cv2.IMREAD_GRAYSCALE)) / 255.0
-            masks = [read_resized(f"{parent}/{item[k]}", size, cv2.IMREAD_GRAYSCALE) for k in ("mask_left", "mask_right")]
-            return image, chw(((masks[0] > 0) | (masks[1] > 0)).astype(np.float32))
-        return held_out_split(MappedDataset(data, decode))
+        train, evaluation = (MappedDataset(data, fe_montgomery_decoder(data.parent_path, self.image_size, t))
+                             for t in (True, False))
+        return held_out_split(train, eval_dataset=evaluation)  # FE apphub: csv.split(0.2)
 
     def standin(self, n, generator):
         size = self.image_size
@@ -104,7 +133,7 @@ class MontgomeryUNet(DatagenTask):
         return small_unet(self.channels, self.width)
 
     def paper_model(self):
-        return paper_models.UNet(self.channels, 1)
+        return paper_models.fe_unet(self.channels, self.image_size)
 
     def step(self, model, batch):
         x, mask = batch
