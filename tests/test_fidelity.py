@@ -514,3 +514,40 @@ def test_paper_task11_is_fe_apphubs_unet_and_pipeline(tmp_path):
     run = Run(task, "adam", 1e-4, seed=0)
     run.train(1)
     assert run.history.epoch_steps == [2] and all(math.isfinite(v) for v in run.history.step_loss)
+
+
+def test_paper_task9_is_fe_apphubs_siamese_net_penalty_and_pipeline(tmp_path):
+    """FE apphub one_shot_learning/siamese_network: its SiameseNetwork and init, its L2Regularization op in the
+    training loss only, Minmax of every image and ShiftScaleRotate (p = 0.89) in training only."""
+    import cv2
+    import numpy as np
+
+    from datagen.tasks.paper_models import KochSiamese
+    from datagen.tasks.siamese import OmniglotSiamese
+
+    for split in ("images_background", "images_evaluation"):
+        for c in range(3):
+            (tmp_path / "Omniglot" / split / f"char{c}").mkdir(parents=True)
+            for i in range(2):
+                image = np.full((105, 105), 255, np.uint8)
+                image[20 + 10 * c: 60, 30:70] = 40 * i  # a dark stroke on white
+                cv2.imwrite(str(tmp_path / "Omniglot" / split / f"char{c}" / f"{i}.png"), image)
+    task = OmniglotSiamese(source="fe", arch="paper", root_dir=str(tmp_path), batch_size=2)
+    a, b, same = task.eval_set[0]
+    assert a.shape == b.shape == (1, 105, 105) and a.min() == 0.0 and a.max() == 1.0  # Minmax (not / 255)
+    assert all(torch.equal(x, y) for x, y in zip(task.eval_set[0], (a, b, same)))  # no random op in evaluation
+    model = task.build_model()
+    assert isinstance(model, KochSiamese)
+    conv_bias = torch.cat([m.bias for m in (model.conv1, model.conv2, model.conv3, model.conv4)])
+    assert abs(conv_bias.mean().item() - 0.5) < 0.01 and abs(model.fc1.weight.std().item() - 0.2) < 0.001
+    with torch.no_grad():
+        for m in (model.conv1, model.conv2, model.conv3, model.conv4):
+            m.weight.fill_(0.1)
+        model.fc1.weight.fill_(0.01)
+    # conv weights: 64*1*10*10 + 128*64*7*7 + 128*128*4*4 + 256*128*4*4 = 6400 + 401408 + 262144 + 524288 = 1194240,
+    # each 0.1^2 -> 11942.4, times 0.01 = 119.424; fc1: 9216 * 4096 = 37748736 weights * 0.01^2 * 1e-4 = 0.37748736
+    assert model.train_penalty().item() == pytest.approx(119.80148736, rel=1e-5)
+    batch = tuple(t[None] for t in (a, b, same))
+    assert task.train_loss(model, batch).item() == pytest.approx(task.step(model, batch)[0].item() + 119.80148736,
+                                                                 rel=1e-5)
+    assert len(task.train_set) == 6 and len(task.eval_set) == 2000  # FE's pairs; 2000 fixed eval pairs (seeded)

@@ -3,7 +3,7 @@
 Torchvision supplies VGG/DenseNet/Inception/ResNet (randomly initialised: the paper trained them from scratch
 [I], except task 6's ResNet50, ImageNet-initialised as in FastEstimator's apphub); the rest follow the
 FastEstimator apphub models the authors' tasks came from [I]: the IMDB LSTM (Embedding 100, Conv1D 32, MaxPool 4,
-LSTM 64, Dense 250), the Koch siamese net for 105x105 Omniglot, the Shakespeare GRU (Embedding 256, GRU 1024),
+LSTM 64, Dense 250), FE's siamese net (Koch) for 105x105 Omniglot, the Shakespeare GRU (Embedding 256, GRU 1024),
 task 6's ResUnet50; tasks 11-12 use FastEstimator's own UNet (`fe_unet`).
 """
 from __future__ import annotations
@@ -172,13 +172,35 @@ class Siamese(nn.Module):
         return self.head(torch.abs(self.encoder(a) - self.encoder(b))).squeeze(-1)
 
 
-def koch_encoder() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 64, 10), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 7), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(128, 128, 4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(128, 256, 4), nn.ReLU(), nn.Flatten(),
-        nn.Linear(256 * 6 * 6, 4096), nn.Sigmoid())
+class KochSiamese(nn.Module):
+    """Task 9, FastEstimator apphub's SiameseNetwork (one_shot_learning/siamese_network, after Koch et al.): per image
+    conv 64@10 -> 128@7 -> 128@4 (each max-pooled) -> 256@4, flattened into a 4096-unit sigmoid layer; the L1
+    distance of the two embeddings -> one logit "same class" (FE applies the sigmoid; the loss takes logits here).
+    Init as FE's: conv weights N(0, 0.01), linear weights N(0, 0.2), every bias N(0.5, 0.01)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 64, 10), nn.Conv2d(64, 128, 7)
+        self.conv3, self.conv4 = nn.Conv2d(128, 128, 4), nn.Conv2d(128, 256, 4)
+        self.fc1, self.fc2 = nn.Linear(256 * 6 * 6, 4096), nn.Linear(4096, 1)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.normal_(m.weight, 0.0, 0.01 if isinstance(m, nn.Conv2d) else 0.2)
+                nn.init.normal_(m.bias, 0.5, 0.01)
+
+    def embed(self, x):
+        for conv in (self.conv1, self.conv2, self.conv3):
+            x = torch.relu(nn.functional.max_pool2d(conv(x), 2))
+        return torch.sigmoid(self.fc1(torch.relu(self.conv4(x)).flatten(1)))
+
+    def forward(self, a, b):
+        return self.fc2(torch.abs(self.embed(a) - self.embed(b))).squeeze(-1)
+
+    def train_penalty(self) -> torch.Tensor:
+        """FE's L2Regularization op, added to the training loss only: 0.01 sum w^2 over the conv weights and
+        1e-4 sum w^2 over fc1's."""
+        convs = sum((m.weight ** 2).sum() for m in (self.conv1, self.conv2, self.conv3, self.conv4))
+        return 0.01 * convs + 1e-4 * (self.fc1.weight ** 2).sum()
 
 
 class CharGRU(nn.Module):

@@ -3,7 +3,10 @@
 Offline stand-in: pairs of scikit-learn digits, training on classes 0-6 and validating on pairs of the unseen
 classes 7-9 (Omniglot's train/eval alphabets are disjoint too). Paper data: FastEstimator's omniglot loader
 (105x105 greyscale, SiameseDirDataset pairs, half matching); the validation pairs are drawn once, seeded, so
-every epoch is scored on the same pairs.
+every epoch is scored on the same pairs. The paper size follows FE's apphub example of this task
+(one_shot_learning/siamese_network) [I: the datagen code is not public]: its network and init
+(paper_models.KochSiamese), its L2 penalty in the training loss, and its pipeline: each training image
+shifted/scaled/rotated with probability 0.89, every image Minmax-scaled.
 """
 from __future__ import annotations
 
@@ -31,10 +34,18 @@ def make_pairs(labels: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np
 
 
 class OmniglotPairs(Dataset):
-    """Decoded FE SiameseDirDataset items; `fixed` > 0 draws that many pairs once with a seeded RNG."""
+    """Decoded FE SiameseDirDataset items through FE apphub's ops (`train`: with its augmentation); `fixed` > 0 draws
+    that many pairs once with a seeded RNG."""
 
-    def __init__(self, fe_dataset, fixed: int = 0, seed: int = 0):
-        self.fe_dataset = fe_dataset
+    def __init__(self, fe_dataset, fixed: int = 0, seed: int = 0, train: bool = False):
+        from fastestimator.op.numpyop.meta import Sometimes
+        from fastestimator.op.numpyop.multivariate import ShiftScaleRotate
+        from fastestimator.op.numpyop.univariate import Minmax
+
+        self.fe_dataset, self.train = fe_dataset, train
+        augment = [Sometimes(ShiftScaleRotate(image_in=k, image_out=k, shift_limit=0.05, scale_limit=0.2,
+                                              rotate_limit=10), prob=0.89) for k in ("x_a", "x_b")]
+        self.ops = (augment if train else []) + [Minmax(inputs=k, outputs=k) for k in ("x_a", "x_b")]
         if fixed:
             state = np.random.get_state()
             np.random.seed(seed)
@@ -47,9 +58,15 @@ class OmniglotPairs(Dataset):
         return len(self.items) if self.items else len(self.fe_dataset)
 
     def __getitem__(self, index):
+        from fastestimator.op.numpyop import forward_numpyop
+
         item = self.items[index] if self.items else self.fe_dataset[index]
-        read = lambda p: torch.tensor(cv2.imread(p, cv2.IMREAD_GRAYSCALE), dtype=torch.float32)[None] / 255.0
-        return read(item["x_a"]), read(item["x_b"]), torch.tensor(float(item["y"]))
+        sample = {k: cv2.imread(item[k], cv2.IMREAD_GRAYSCALE) for k in ("x_a", "x_b")}
+        for k, image in sample.items():
+            if image is None:
+                raise FileNotFoundError(f"cannot read image {item[k]}")
+        forward_numpyop(self.ops, sample, {"mode": "train" if self.train else "eval"})
+        return (*(torch.tensor(sample[k])[None] for k in ("x_a", "x_b")), torch.tensor(float(item["y"])))
 
 
 class OmniglotSiamese(DatagenTask):
@@ -71,7 +88,7 @@ class OmniglotSiamese(DatagenTask):
     def fe_data(self, root_dir):
         from fastestimator.dataset.data import omniglot
         train, test = omniglot.load_data(root_dir=root_dir)
-        return OmniglotPairs(train), OmniglotPairs(test, fixed=2000)
+        return OmniglotPairs(train, train=True), OmniglotPairs(test, fixed=2000)
 
     def standin(self, n, generator):
         shape = (n, 1, self.image_size, self.image_size)
@@ -86,7 +103,12 @@ class OmniglotSiamese(DatagenTask):
         return paper_models.Siamese(encoder, 4 * w)
 
     def paper_model(self):
-        return paper_models.Siamese(paper_models.koch_encoder(), 4096)
+        return paper_models.KochSiamese()
+
+    def train_loss(self, model, batch):
+        penalty = getattr(model, "train_penalty", None)  # the paper net's L2 (FE apphub: in training only)
+        loss = self.step(model, batch)[0]
+        return loss + penalty() if penalty else loss
 
     def step(self, model, batch):
         a, b, same = batch
