@@ -213,6 +213,29 @@ def test_kendall_log_variance_gradient_and_optimum(multitask):
     assert loss.item() == pytest.approx(1.4555418, abs=1e-5)
 
 
+def test_task6_log_variances_train_at_their_own_adam_1e5_whatever_the_runs_lr(multitask):
+    """FE apphub task 6: UncertaintyLossNet has its own Adam(lr=1e-5) and the LR schedule acts on the ResUnet50 alone.
+    Adam's first step moves each weight by lr * m_hat / (sqrt(v_hat) + eps) = lr * g / (|g| + eps)."""
+    from core.optim import WithFixedLR, build_optimizer, get_lr, optimizer_factory, set_lr
+
+    model = known_multitask_net([0.0, 0.0])
+    optimizer = build_optimizer(optimizer_factory("sgd"), model, 0.1)
+    assert isinstance(optimizer, WithFixedLR)
+    set_lr(optimizer, 0.5)  # what ARC / datagen's branches do
+    assert get_lr(optimizer) == 0.5 and optimizer.fixed[0].param_groups[0]["lr"] == 1e-5
+    assert all(p is not model.log_var for g in optimizer.param_groups for p in g["params"])
+    optimizer.zero_grad()
+    loss, _ = multitask.step(model, (torch.zeros(1, 3, 4, 4), torch.tensor([0]), CHECKER))
+    loss.backward()
+    # log-variance gradient (the test above): [0.3068528, 0.1630118]; the class bias gradient is e^0 (softmax - onehot) =
+    # [2/4 - 1, 1/4, 1/4] = [-0.5, 0.25, 0.25]
+    optimizer.step()
+    # log_var: -1e-5 * g / (|g| + 1e-7) = -1e-5 * 0.3068528 / 0.3068529 = -9.999997e-06, and -9.999994e-06
+    assert model.log_var.tolist() == pytest.approx([-9.999997e-06, -9.999994e-06], rel=1e-6)
+    # the class bias [ln 2, 0, 0] by plain SGD at the run's LR 0.5: - 0.5 * [-0.5, 0.25, 0.25]
+    assert model.classify[-1].bias.tolist() == pytest.approx([LN2 + 0.25, -0.125, -0.125], abs=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 4. Dice (task 12 loss = 1 - soft dice; hard dice metric of tasks 11-12)
 # ---------------------------------------------------------------------------------------------------------------
