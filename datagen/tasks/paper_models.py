@@ -12,6 +12,8 @@ import torch
 import torchvision
 from torch import nn
 
+from core.pretrained import resnet50
+
 
 def vgg_cifar(depth: int, batch_norm: bool, outputs: int) -> nn.Module:
     """torchvision VGG on 32x32 inputs: the 1x1x512 feature map flattened into the 4096-4096 head."""
@@ -101,7 +103,6 @@ class ResUNet50(nn.Module):
 
     def __init__(self, classes: int = 200, weights_path: str | None = None):
         super().__init__()
-        from core.pretrained import resnet50
         net = resnet50(weights_path)
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)  # 64 channels, 1/2
         self.stages = nn.ModuleList([nn.Sequential(net.maxpool, net.layer1), net.layer2, net.layer3, net.layer4])

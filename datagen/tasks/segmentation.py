@@ -218,11 +218,10 @@ class Cub200MultiTask(DatagenTask):
     def fe_data(self, root_dir):
         from fastestimator.dataset.data import cub200
         data = cub200.load_data(root_dir=root_dir)
-        order = np.random.default_rng(0).permutation(len(data))
-        n_eval = int(len(order) * self.eval_fraction)
-        held_out = int(len(order) * 2 * self.eval_fraction)
-        return tuple(Subset(MappedDataset(data, fe_multitask_decoder(data.parent_path, self.image_size, train)), idx)
-                     for train, idx in ((True, order[held_out:].tolist()), (False, order[:n_eval].tolist())))
+        train, evaluation = (MappedDataset(data, fe_multitask_decoder(data.parent_path, self.image_size, t))
+                             for t in (True, False))
+        train, held_out = held_out_split(train, 2 * self.eval_fraction, eval_dataset=evaluation)
+        return train, Subset(evaluation, held_out.indices[:int(len(data) * self.eval_fraction)])  # FE: half is test
 
     def standin(self, n, generator):
         size = self.image_size
