@@ -37,8 +37,20 @@ def test_draws_are_reproducible_and_in_range():
     lrs = np.log10([p.lr0 for p in plans])
     assert lrs.min() >= -5 and lrs.max() <= -3 and abs(lrs.mean() + 4) < 0.15  # log-uniform
     assert {p.frequency for p in plans} == set(range(1, 11))
-    assert {p.optimizer for p in plans} == {"adam", "sgd", "rmsprop"}
     assert len({p.run_seed for p in plans}) == 300
+
+
+def test_optimizers_are_block_randomised_per_task():
+    optimizers = ["adam", "sgd", "rmsprop"]
+    plans = [draw_run("t", 1, i, 0, optimizers, (1e-5, 1e-3), (1, 10)) for i in range(12)]
+    blocks = [[p.optimizer for p in plans[k:k + 3]] for k in range(0, 12, 3)]
+    assert all(sorted(block) == sorted(optimizers) for block in blocks)  # every block of 3 runs: each once
+    assert len({tuple(block) for block in blocks}) > 1  # in a drawn order, not a fixed cycle
+    other_task = [draw_run("t", 2, i, 0, optimizers, (1e-5, 1e-3), (1, 10)).optimizer for i in range(12)]
+    assert other_task != [p.optimizer for p in plans]  # each task draws its own orders
+    # 7 runs: 3 + 3 + 1, so no optimizer is more than one run ahead of another
+    counts = [sum(p.optimizer == o for p in plans[:7]) for o in optimizers]
+    assert sorted(counts) == [2, 2, 3]
 
 
 def test_features_are_the_last_three_cycles():
