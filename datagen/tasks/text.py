@@ -4,9 +4,8 @@ BERT, per-token sparse CE) and character-level generation (Shakespeare GRU, spar
 Offline stand-ins: generated cue-word reviews (7), generated BIO-tagged movie queries (8), Python's stdlib
 docstrings as the character stream (10). Paper data: FastEstimator's imdb_review (max_len 500, vocab 10000;
 FE reads Keras' imdb.npz from Keras' cache and would download it there, so this task hands Keras the file
-${paths.data}/IMDB/imdb.npz, checked with its sha256 first), mitmovie_ner (max_len 50, words mapped with the
-bert-base-uncased vocabulary, read offline from a local directory, never from the Hugging Face cache) and
-shakespeare (windows of 100+1 characters, last 10% held out).
+${paths.data}/IMDB/imdb.npz, checked with its sha256 first), mitmovie_ner (through FE apphub's BERT NER pipeline,
+bert-base-uncased read offline from a local directory, never from the Hugging Face cache) and shakespeare (windows of 100+1 characters, last 10% held out).
 """
 from __future__ import annotations
 
@@ -62,14 +61,22 @@ class ImdbLSTM(DatagenTask):
 
 
 class MitMovieNER(DatagenTask):
-    """Task 8: BERT token tagger, per-token sparse CE over non-pad tokens; metric token accuracy."""
+    """Task 8: BERT token tagger, per-token sparse CE; metric token accuracy over the positions the loss counts.
+    Paper: FE apphub's BERT NER on this dataset (NLP/named_entity_recognition/bert_tf.py, the authors' library; the
+    datagen code is not public [I]): the sentence (FE joins its words with " ") is WordPiece-tokenized by
+    `tokenizer.tokenize` (FE's Tokenize), mapped to ids, and padded or cut to max_len 20 (FE's PadSequence); its tags
+    are mapped and padded separately with an extra class len(tags), which the loss counts like any tag. A word that
+    WordPiece splits therefore shifts the tags after it: FE's pipeline does not re-align them, nor does this one.
+    Batch 64 there (configs/datagen_task/mitmovie_bert_ner.yaml). Offline stand-in: generated queries of whole-word
+    ids, tag 0 = pad, ignored by the loss."""
     name, number, loss_name = "mitmovie_bert_ner", 8, "ce"
     dataset = "mitmovie"
-    max_len, offline_len, paper_tags = 50, 16, 25
+    max_len, offline_len, paper_tags = 20, 16, 26  # FE apphub max_len; 25 tags of engtrain.bio + FE's pad class
 
     def __init__(self, pretrained: str | None = "bert-base-uncased", weights_dir: str | None = None, **kwargs):
         self.pretrained, self.weights_dir = pretrained, weights_dir
-        self.vocab_size, self.tags = 30522, self.paper_tags  # bert-base-uncased; 12 slots x B/I + O
+        self.vocab_size, self.tags = 30522, self.paper_tags  # bert-base-uncased
+        self.ignored_tag = -100  # a tag value the loss skips: none in FE's pipeline (torch's default ignore_index)
         super().__init__(**kwargs)
 
     @staticmethod
@@ -95,26 +102,32 @@ class MitMovieNER(DatagenTask):
         n_eval = n_eval or 200
         x, y, self.vocab_size, self.tags = offline_data.movie_queries((n_train or 800) + n_eval, self.offline_len,
                                                                       seed + 8)
+        self.ignored_tag = 0  # the stand-in's pad
         return offline_data.split((x, y), n_train, n_eval)
 
     def fe_data(self, root_dir):
         offline_hub()  # a local directory, and Hugging Face kept offline: its cache is never read nor filled
         from fastestimator.dataset.data import mitmovie_ner
+        from fastestimator.op.numpyop import forward_numpyop
+        from fastestimator.op.numpyop.univariate import PadSequence, Tokenize, WordtoId
         from transformers import BertTokenizer
         train, test, _, label_vocab = mitmovie_ner.load_data(root_dir=root_dir)
         tokenizer = BertTokenizer.from_pretrained(self.bert_dir(root_dir, self.pretrained, self.weights_dir),
-                                                  local_files_only=True)
-        tag_id = {t: i + 1 for i, t in enumerate(sorted(label_vocab))}  # 0 = pad, ignored by the loss
-        self.tags = len(tag_id) + 1
+                                                  local_files_only=True, do_lower_case=True)
+        tag_id = {t: i for i, t in enumerate(sorted(label_vocab))}  # FE enumerates the set; any order will do
+        self.tags = len(tag_id) + 1  # + FE's pad class
+        ops = [Tokenize(inputs="x", outputs="x", tokenize_fn=tokenizer.tokenize),
+               WordtoId(inputs="x", outputs="x", mapping=tokenizer.convert_tokens_to_ids),
+               WordtoId(inputs="y", outputs="y", mapping=tag_id),
+               PadSequence(max_len=self.max_len, inputs="x", outputs="x"),
+               PadSequence(max_len=self.max_len, value=len(tag_id), inputs="y", outputs="y")]
 
         def tensors(ds):
-            x = np.zeros((len(ds), self.max_len), np.int64)
-            y = np.zeros_like(x)
-            for i, (words, tags) in enumerate(zip(ds["x"], ds["y"])):
-                words = str(words).split() if isinstance(words, str) else list(words)  # FE joins a sentence with " "
-                words, tags = words[: self.max_len], list(tags)[: self.max_len]
-                x[i, : len(words)] = tokenizer.convert_tokens_to_ids([w.lower() for w in words])
-                y[i, : len(tags)] = [tag_id[t] for t in tags]
+            x, y = np.zeros((len(ds), self.max_len), np.int64), np.zeros((len(ds), self.max_len), np.int64)
+            for i, (sentence, tags) in enumerate(zip(ds["x"], ds["y"])):
+                sample = {"x": str(sentence), "y": list(tags)}
+                forward_numpyop(ops, sample, {"mode": "train"})
+                x[i], y[i] = sample["x"], sample["y"]
             return torch.tensor(x), torch.tensor(y)
         return tensors(train), tensors(test)
 
@@ -134,9 +147,9 @@ class MitMovieNER(DatagenTask):
     def step(self, model, batch):
         x, y = batch
         logits = model(x)
-        loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=0)
-        real = y != 0
-        return loss, (logits.argmax(-1)[real] == y[real]).float().mean().item()
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=self.ignored_tag)
+        counted = y != self.ignored_tag
+        return loss, (logits.argmax(-1)[counted] == y[counted]).float().mean().item()
 
 
 class ShakespeareGRU(DatagenTask):
