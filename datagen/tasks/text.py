@@ -5,7 +5,8 @@ Offline stand-ins: generated cue-word reviews (7), generated BIO-tagged movie qu
 docstrings as the character stream (10). Paper data: FastEstimator's imdb_review (max_len 500, vocab 10000;
 FE reads Keras' imdb.npz from Keras' cache and would download it there, so this task hands Keras the file
 ${paths.data}/IMDB/imdb.npz, checked with its sha256 first), mitmovie_ner (through FE apphub's BERT NER pipeline,
-bert-base-uncased read offline from a local directory, never from the Hugging Face cache) and shakespeare (windows of 100+1 characters, last 10% held out).
+bert-base-uncased read offline from a local directory, never from the Hugging Face cache) and shakespeare
+(windows of 100+1 characters, last 10% held out).
 """
 from __future__ import annotations
 
