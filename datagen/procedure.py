@@ -8,7 +8,8 @@ epochs and N/n = 10 points).
 Why blocks: the paper draws an optimizer per run over ~42 runs per task (~504 in all), so its dataset holds each
 optimizer a third of the time to within a few runs; mini's 6 runs per task (72 in all) drew 27 SGD / 24 Adam /
 21 RMSprop, and an SGD run at Table 1's LR0s is 86% 'raise' (Adam 69%, RMSprop 49%, raw labels of that dataset),
-so the mix of the dataset depended on the luck of 72 draws. Blocks give every profile the expected third each.
+so the mix of the dataset depended on the luck of 72 draws. Blocks give a third each wherever a task has a multiple
+of 3 runs (mini 6, paper 42; smoke runs 1).
 
 Point i, at checkpoint C_i (the trunk after i+1 cycles, LR r_i):
   * branches: from C_i train n epochs under r_i x (1.618, 1.0, 0.618) -> l = (l+, l1, l-); label_raw = argmin l
