@@ -13,9 +13,15 @@ Target <= 1.3. Both terms are measured in the same run, so machine load hits bot
 Measured on 2 cores, idle: 1.343-1.371 (3 runs) with torch imported by the sweep's main process and scikit-learn
 by each worker to read the digits; 1.298-1.306 (3 runs) once the main process, which only composes and launches,
 stopped importing torch (experiments/benchmark.py, core/runs.py); 1.258-1.304 (6 runs, median 1.278) once the
-digits are read without scikit-learn (core/tasks/digits.py). What is left, per worker: torch's import (1.1 s)
-and torch._dynamo's (0.6 s, at the first optimizer), then ~0.3 s between two jobs, of which Hydra's composition
-is 0.12 s.
+digits are read without scikit-learn (core/tasks/digits.py). Then (stop 13, run files' timestamps) a worker's
+job started 0.35-0.47 s after its previous one ended: 0.23-0.33 s of it a full gc.collect() that loky runs in a
+worker after every job of more than 1 s when psutil is missing (timed in a process with the same imports), and
+0.13-0.19 s Hydra's composition of the job; the command exited ~1 s after its last run, 0.7 s of it loky waiting
+for its idle workers. With psutil installed (loky then checks the worker's memory instead) and the workers killed
+once the sweep ends (hydra_plugins/arc_sweeper): 1.248 and 1.252 against 1.293 and 1.301 without psutil,
+alternated in one session (2 runs each). What is left, per worker: torch's import (1.1 s) and torch._dynamo's
+(0.6 s, at the first optimizer), Hydra's composition of each job, and ~0.1 s per run for its config, task and
+files.
 """
 from __future__ import annotations
 

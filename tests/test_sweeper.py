@@ -24,3 +24,34 @@ def test_a_bad_swept_value_fails_before_any_job_runs(tmp_path):
     assert result.returncode != 0
     assert "seed" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "artifacts" / "smoke" / "benchmark").exists()
+
+
+def test_stop_workers_kills_the_idle_loky_workers_and_a_later_grid_gets_new_ones():
+    import os
+
+    from joblib import Parallel, delayed
+
+    from hydra_plugins.arc_sweeper.covering_sweeper import stop_workers
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    pids = set(Parallel(n_jobs=2, backend="loky")(delayed(os.getpid)() for _ in range(4)))
+    assert pids and os.getpid() not in pids and all(alive(pid) for pid in pids)  # idle, kept for 300 s by loky
+    stop_workers()
+    assert not any(alive(pid) for pid in pids)
+    again = set(Parallel(n_jobs=2, backend="loky")(delayed(os.getpid)() for _ in range(2)))
+    assert again and not again & pids
+    stop_workers()
+    stop_workers()  # nothing left to stop: a no-op
+
+
+def test_loky_workers_check_memory_with_psutil_instead_of_collecting_after_every_job():
+    # without psutil a loky worker runs gc.collect() after every job longer than 1 s: 0.25 s each with torch loaded
+    from joblib.externals.loky import process_executor
+
+    assert process_executor._USE_PSUTIL, "psutil is missing from the environment (requirements.txt lists it)"

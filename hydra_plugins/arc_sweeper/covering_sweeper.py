@@ -1,4 +1,5 @@
-"""Hydra's basic sweeper, validating a covering subset of each batch instead of every job (issue #10).
+"""Hydra's basic sweeper, validating a covering subset of each batch instead of every job, and stopping the
+joblib launcher's idle workers when the sweep ends (issue #10).
 
 Before launching, BasicSweeper composes every job's config once to catch composition errors early, and the
 launcher then composes it again: two compositions per job. A benchmark grid's job costs ~0.35 s to compose
@@ -13,10 +14,15 @@ For a full grid that is as many compositions as the longest parameter has values
 combination of values produces surfaces when the launcher composes that job. Jobs, order and results are
 BasicSweeper's. Hydra only loads plugins from the `hydra_plugins` namespace; configs/hydra/default.yaml
 selects this class.
+
+With the joblib launcher (hydra/launcher=local) a command exited ~1 s after its last run (timestamps of the runs'
+files, `make bench BENCH=grid`), 0.7 s of it loky waiting at interpreter exit for its idle workers to exit by
+themselves; killing them once the sweep ends takes 0.06 s (`stop_workers`; every job has returned by then).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
@@ -36,5 +42,20 @@ def covering_jobs(batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
 
 
 class CoveringSweeper(BasicSweeper):
+    def sweep(self, arguments: list[str]) -> Any:
+        try:
+            return super().sweep(arguments)
+        finally:  # after the launcher's Parallel has returned (or raised): no job is left running
+            stop_workers()
+
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         super().validate_batch_is_legal(covering_jobs(batch))
+
+
+def stop_workers() -> None:
+    """Kill the idle workers of joblib's loky executor, if this process started one."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = reusable_executor._executor  # loky's one reusable executor (joblib's MemmappingExecutor)
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
