@@ -51,7 +51,7 @@ def test_stop_workers_kills_the_idle_loky_workers_and_a_later_grid_gets_new_ones
 
 
 def test_loky_workers_check_memory_with_psutil_instead_of_collecting_after_every_job():
-    # without psutil a loky worker runs gc.collect() after every job longer than 1 s: 0.25 s each with torch loaded
+    # without psutil a loky worker runs gc.collect() after every job longer than 1 s: 0.23-0.33 s with torch loaded
     from joblib.externals.loky import process_executor
 
     assert process_executor._USE_PSUTIL, "psutil is missing from the environment (requirements.txt lists it)"
