@@ -31,6 +31,10 @@ class ProfileConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast forward passes to bfloat16)
     channels_last: bool = False  # conv models and 4-D batches in channels-last memory format
     compile: bool = False  # torch.compile the model the steps run
+    # torch.compile's mode: default | reduce-overhead (CUDA graphs) | max-autotune | max-autotune-no-cudagraphs.
+    # On one H200 (make bench-gpu, 2026-11-30) `default` was slower than no compile on every paper task and
+    # reduce-overhead faster on three of them (bench/bench_gpu.py's header has the figures)
+    compile_mode: str = "default"
 
 
 @dataclass

@@ -17,7 +17,9 @@ Per step the loop does forward, backward and optimizer step. The history needs e
     point, before the epoch's evaluation.
 In-memory datasets are moved to the GPU once when the run is built (`data_to_device`). Speed options, off by
 default (the authors trained in fp32): `precision="bf16"` (autocast to bfloat16 in forward passes),
-`channels_last` (model and 4-D batches), `compile` (torch.compile; checkpoints keep the plain module's weights).
+`channels_last` (model and 4-D batches), `compile` (torch.compile; checkpoints keep the plain module's weights) with
+`compile_mode` (torch.compile's mode; `reduce-overhead` replays CUDA graphs, which is what helped on an H200: the
+small paper models leave the GPU waiting for Python's kernel launches, bench/bench_gpu.py).
 Logs are written in FastEstimator's text format (core.felog).
 """
 from __future__ import annotations
@@ -42,6 +44,7 @@ from core.tasks import Task
 
 
 PRECISIONS = ("fp32", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
 DEVICE_DATA = ("train_data", "eval_data", "train_chunks", "eval_chunks", "train_set", "eval_set")
 
 
@@ -52,10 +55,10 @@ def seed_everything(seed: int) -> None:
 
 
 def run_options(profile) -> dict:
-    """Run's speed options from a profile config (core.config.ProfileConfig): precision, channels_last, compile.
-    A stage passes them on as `Run(..., **run_options(cfg.profile))`."""
+    """Run's speed options from a profile config (core.config.ProfileConfig): precision, channels_last, compile and
+    compile_mode. A stage passes them on as `Run(..., **run_options(cfg.profile))`."""
     return {"precision": str(profile.get("precision", "fp32")), "channels_last": bool(profile.get("channels_last", False)),
-            "compile": bool(profile.get("compile", False))}
+            "compile": bool(profile.get("compile", False)), "compile_mode": str(profile.get("compile_mode", "default"))}
 
 
 def data_to_device(task: Task) -> None:
@@ -95,9 +98,12 @@ class Run:
 
     def __init__(self, task: Task, optimizer: str | OptimizerFactory, lr: float, schedule: Schedule | None = None,
                  seed: int = 0, max_steps_per_epoch: int | None = None, log_steps: int = 100,
-                 precision: str = "fp32", channels_last: bool = False, compile: bool = False):
+                 precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 compile_mode: str = "default"):
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
         seed_everything(seed)
         self.seed = seed
         self.model = task.build_model().to(task.device)
@@ -110,7 +116,8 @@ class Run:
         self.task = wrap_task(task, self.optimizer) if wrap_task else task
         self.precision, self.channels_last = precision, channels_last
         # the module the steps run; self.model (saved in checkpoints) keeps the weights either way
-        self.forward_model = torch.compile(self.model) if compile else self.model
+        mode = {} if compile_mode == "default" else {"mode": compile_mode}
+        self.forward_model = torch.compile(self.model, **mode) if compile else self.model
         self.sync_each_step = task.device.type != "cuda"  # CPU: read each loss at once (no device to wait for)
         self.lr0 = lr
         self.schedule = schedule or Schedule()

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from core.check_data import require, required
-from core.tasks import ClassificationTask, tensor_batches
+from core.tasks import ClassificationTask, host_to_device, tensor_batches
 from core.tasks.digits import digits_tensors
 
 
@@ -66,13 +66,14 @@ class WideResNet(nn.Module):
 def coarse_dropout(x: torch.Tensor, hole: int, generator: torch.Generator) -> torch.Tensor:
     """Zero one hole x hole square per image at a uniform position (albumentations CoarseDropout, p=1)."""
     n, _, h, w = x.shape
-    top = torch.randint(0, h - hole + 1, (n,), generator=generator)
-    left = torch.randint(0, w - hole + 1, (n,), generator=generator)
-    rows = torch.arange(h).view(1, h, 1)
-    cols = torch.arange(w).view(1, 1, w)
+    draws = torch.stack([torch.randint(0, h - hole + 1, (n,), generator=generator),
+                         torch.randint(0, w - hole + 1, (n,), generator=generator)])  # on the CPU: top, then left
+    top, left = host_to_device(draws, x.device)  # the images may live on the GPU: one copy, no wait
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
     inside = ((rows >= top.view(n, 1, 1)) & (rows < (top + hole).view(n, 1, 1))
               & (cols >= left.view(n, 1, 1)) & (cols < (left + hole).view(n, 1, 1)))
-    return x.masked_fill(inside.unsqueeze(1).to(x.device), 0.0)  # the images may live on the GPU
+    return x.masked_fill(inside.unsqueeze(1), 0.0)
 
 
 class ProxyTask(ClassificationTask):

@@ -307,6 +307,20 @@ def test_focal_loss_normalised_per_image_then_averaged_over_batch():
     assert focal.item() == pytest.approx(0.2382693, abs=1e-6)
 
 
+def test_focal_loss_of_bf16_head_outputs_is_computed_in_fp32():
+    # profile.precision=bf16 autocasts the heads, so the loss receives bf16 logits; it used to build its one-hot
+    # target in their dtype and fail ("Index put requires the source and destination dtypes match", seen on an
+    # H200 in make bench-gpu). Logit 0 and +-ln3 are exact enough in bf16 (ln3 -> 1.1015625) for the same sums.
+    cls_logits = torch.tensor([[[LN3, LN3], [-LN3, 0.0], [5.0, -5.0]]])
+    cls_target = torch.tensor([[1, -1, -2]])
+    box = torch.zeros(1, 3, 4)
+    focal, smooth = retinanet_loss(cls_logits.bfloat16(), box.bfloat16(), cls_target, box)
+    assert focal.dtype == smooth.dtype == torch.float32
+    expected = retinanet_loss(cls_logits.bfloat16().float(), box, cls_target, box)[0]
+    assert focal.item() == pytest.approx(expected.item(), abs=1e-7)
+    assert focal.item() == pytest.approx(0.7327882, abs=2e-3)  # the fp32 test above, to bf16's precision
+
+
 def test_focal_loss_without_positives_divides_by_one():
     # code convention: #positives is clamped to >= 1 (the authors' TF code would divide by 0 here)
     focal, smooth = retinanet_loss(torch.zeros(1, 1, 2), torch.ones(1, 1, 4), torch.tensor([[-1]]),

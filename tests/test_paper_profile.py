@@ -244,10 +244,14 @@ def test_speed_options_come_from_the_profile_and_default_to_fp32():
         paper = compose("benchmark", ["profile=paper"])
         fast = compose("benchmark", ["profile=paper", "profile.precision=bf16", "profile.channels_last=true",
                                      "profile.compile=true"])
-    assert run_options(paper.profile) == {"precision": "fp32", "channels_last": False, "compile": False}
-    assert run_options(fast.profile) == {"precision": "bf16", "channels_last": True, "compile": True}
+    assert run_options(paper.profile) == {"precision": "fp32", "channels_last": False, "compile": False,
+                                          "compile_mode": "default"}
+    assert run_options(fast.profile) == {"precision": "bf16", "channels_last": True, "compile": True,
+                                         "compile_mode": "default"}
     with pytest.raises(ConfigError, match="precision"):
         Run(small_task(), "adam", 1e-3, precision="fp16")
+    with pytest.raises(ConfigError, match="compile_mode must be one of default, reduce-overhead"):
+        Run(small_task(), "adam", 1e-3, compile=True, compile_mode="reduce_overhead")
 
 
 def test_bf16_and_channels_last_train_and_compile_keeps_checkpoint_keys(monkeypatch):
@@ -255,9 +259,11 @@ def test_bf16_and_channels_last_train_and_compile_keeps_checkpoint_keys(monkeypa
     history = run.train(1)
     assert len(history.step_loss) == 2 and all(math.isfinite(v) for v in history.step_loss)
     compiled = []
-    monkeypatch.setattr(torch, "compile", lambda model: compiled.append(model) or model)
+    monkeypatch.setattr(torch, "compile", lambda model, **mode: compiled.append((model, mode)) or model)
     run = Run(small_task(), "adam", 1e-3, seed=0, compile=True)
-    assert compiled == [run.model] and run.forward_model is run.model
+    assert compiled == [(run.model, {})] and run.forward_model is run.model
+    graphs = Run(small_task(), "adam", 1e-3, seed=0, compile=True, compile_mode="reduce-overhead")
+    assert compiled[1] == (graphs.model, {"mode": "reduce-overhead"})
     assert not any(k.startswith("_orig_mod") for k in run.state_dict()["model"])
 
 

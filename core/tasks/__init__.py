@@ -53,15 +53,26 @@ class Task(abc.ABC):
         ...
 
 
+def host_to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`t` on `device`. A CPU tensor bound for a GPU goes through pinned memory, asynchronously: a plain
+    `.to("cuda")` from pageable memory makes the host wait until the GPU has finished all its queued work
+    (torch.cuda.set_sync_debug_mode flags it), so the GPU idles while the host prepares the next step."""
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, generator: torch.Generator | None,
                    drop_last: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
-    """Shuffled (generator given) or ordered mini-batches over aligned tensors."""
+    """Shuffled (generator given) or ordered mini-batches over aligned tensors. The order is drawn on the CPU (the
+    generator's state is what a checkpoint holds) and copied once per epoch to each GPU that holds a tensor:
+    indexing a GPU tensor with a CPU index would copy the index, and wait, at every batch."""
     n = len(tensors[0])
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    orders = {t.device: host_to_device(order, t.device) for t in tensors}
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        idx = order[start : start + batch_size]
-        yield tuple(t[idx] for t in tensors)
+        yield tuple(t[orders[t.device][start : start + batch_size]] for t in tensors)
 
 
 class ClassificationTask(Task):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.tasks import ClassificationTask, tensor_batches
+from core.tasks import ClassificationTask, host_to_device, tensor_batches
 from core.tasks.digits import digits_tensors
 from core.check_data import require, required, verify
 
@@ -60,17 +60,17 @@ def augment(x: torch.Tensor, pad: int, hole: int, generator: torch.Generator) ->
     CoarseDropout filled with 0 (after Normalize, as in the repo's pipeline order)."""
     b, _, h, w = x.shape
     padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")  # torch 'reflect' = cv2 REFLECT_101
-    dy, dx, flip, hy, hx = (torch.randint(0, n, (b,), generator=generator) for n in
-                            (2 * pad + 1, 2 * pad + 1, 2, h - hole + 1, w - hole + 1))
-    rows = (dy[:, None] + torch.arange(h)).to(x.device)
-    cols = (dx[:, None] + torch.arange(w)).to(x.device)
-    cols = torch.where(flip[:, None].bool().to(x.device), cols.flip(1), cols)
+    draws = torch.stack([torch.randint(0, n, (b,), generator=generator) for n in
+                         (2 * pad + 1, 2 * pad + 1, 2, h - hole + 1, w - hole + 1)])  # drawn on the CPU, in this order
+    dy, dx, flip, hy, hx = host_to_device(draws, x.device)  # one copy; the host does not wait for the GPU
+    ys, xs = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    rows, cols = dy[:, None] + ys, dx[:, None] + xs
+    cols = torch.where(flip[:, None].bool(), cols.flip(1), cols)
     out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
     out = out.permute(0, 3, 1, 2)
-    ys, xs = torch.arange(h), torch.arange(w)
     mask = ((ys[None, :, None] >= hy[:, None, None]) & (ys[None, :, None] < hy[:, None, None] + hole)
             & (xs[None, None, :] >= hx[:, None, None]) & (xs[None, None, :] < hx[:, None, None] + hole))
-    return out.masked_fill(mask[:, None].to(x.device), 0.0)
+    return out.masked_fill(mask[:, None], 0.0)
 
 
 class AugmentedImageTask(ClassificationTask):

@@ -68,12 +68,16 @@ def decode_boxes(anchors: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
 
 def retinanet_loss(cls_logits, box_reg, cls_target, box_target, alpha=0.25, gamma=2.0, beta=0.1):
     """Focal loss (sum over object + background anchors / #positives) + smooth-L1 (beta 0.1, positives /
-    #positives), each per image then averaged over the batch (docs/experiments.md §7.2). Returns (focal, smooth_l1)."""
+    #positives), each per image then averaged over the batch (docs/experiments.md §7.2). Returns (focal, smooth_l1).
+    Computed in fp32 whatever the forward pass ran in (profile.precision=bf16 autocasts the heads' outputs), and
+    without boolean indexing or one_hot, whose output sizes the GPU must report to the host (a wait at every step):
+    a positive anchor's row is 1 at its class, every other row is 0 (background -1 and ignored -2 match no class)."""
+    cls_logits, box_reg = cls_logits.float(), box_reg.float()
     valid = cls_target != IGNORE
     positive = cls_target >= 0
     n_pos = positive.sum(1).clamp(min=1).float()
-    onehot = torch.zeros_like(cls_logits)
-    onehot[positive] = nn.functional.one_hot(cls_target[positive], cls_logits.shape[-1]).float()
+    classes = torch.arange(cls_logits.shape[-1], device=cls_target.device)
+    onehot = (cls_target[..., None] == classes).float()
     p = torch.sigmoid(cls_logits)
     p_t = torch.where(onehot > 0, p, 1 - p)
     alpha_t = torch.where(onehot > 0, torch.full_like(p, alpha), torch.full_like(p, 1 - alpha))
