@@ -55,8 +55,9 @@ class Task(abc.ABC):
 
 def host_to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     """`t` on `device`. A CPU tensor bound for a GPU goes through pinned memory, asynchronously: a plain
-    `.to("cuda")` from pageable memory makes the host wait until the GPU has finished all its queued work
-    (torch.cuda.set_sync_debug_mode flags it), so the GPU idles while the host prepares the next step."""
+    `.to("cuda")` makes the host wait until the GPU has finished all its queued work (torch synchronizes the stream
+    after the copy; torch.cuda.set_sync_debug_mode flags it), so the GPU idles while the host prepares the next
+    step, and from pageable memory even `non_blocking=True` may wait (CUDA stages the copy through pinned memory)."""
     if device.type == "cuda" and t.device.type == "cpu":
         return t.pin_memory().to(device, non_blocking=True)
     return t.to(device)

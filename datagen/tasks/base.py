@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from core.check_data import Required, require, required
 from core.errors import ConfigError
-from core.tasks import Task, tensor_batches
+from core.tasks import Task, host_to_device, tensor_batches
 
 SOURCES = ("offline", "fe", "standin")
 ARCHS = ("small", "paper")
@@ -98,7 +98,7 @@ class DatagenTask(Task):
             batches = DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
                                  generator=generator, worker_init_fn=seed_numpy_in_worker)
         for batch in batches:
-            yield tuple(t.to(self.device) for t in batch)
+            yield tuple(host_to_device(t, self.device) for t in batch)  # pinned, async: the host does not wait
 
     def train_batches(self, generator):
         return self._batches(self.train_set, self.batch_size, generator)

@@ -20,7 +20,7 @@ from pycocotools.cocoeval import COCOeval
 
 from core.check_data import require, required
 from core.pretrained import resnet50_imagenet_inputs
-from core.tasks import Task
+from core.tasks import Task, host_to_device
 from experiments.tasks.retinanet import (ResNet50Features, RetinaNet, SmallFeatures, detect, encode_targets,
                                          make_anchors, retinanet_loss)
 
@@ -194,7 +194,8 @@ class ShapesTask(DetectionTask):
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             flip = torch.randint(0, 2, (len(idx),), generator=generator).tolist()
-            yield tuple(torch.stack(parts).to(self.device) for parts in zip(*(self._encoded(i, f) for i, f in zip(idx, flip))))
+            yield tuple(host_to_device(torch.stack(parts), self.device)
+                        for parts in zip(*(self._encoded(i, f) for i, f in zip(idx, flip))))
 
     def _encoded(self, index: int, flip: int):
         """(image, class targets, box targets) of a train sample, encoded once per flip state (data are fixed)."""
@@ -278,7 +279,7 @@ class CocoTask(DetectionTask):
                                              collate_fn=list)
         for idx, samples in zip(batches, loader):
             samples = [self.flipped(s) if f else s for s, f in zip(samples, flips[idx].tolist())]
-            yield tuple(t.to(self.device, non_blocking=True) for t in self.collate(samples))
+            yield tuple(host_to_device(t, self.device) for t in self.collate(samples))  # pinned: no wait for the GPU
 
     def eval_sample_batches(self):
         yield from torch.utils.data.DataLoader(self.eval_samples, batch_size=self.batch_size,
