@@ -70,7 +70,7 @@ def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, generator: 
     indexing a GPU tensor with a CPU index would copy the index, and wait, at every batch."""
     n = len(tensors[0])
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    orders = {t.device: host_to_device(order, t.device) for t in tensors}
+    orders = {device: host_to_device(order, device) for device in {t.device for t in tensors}}
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         yield tuple(t[orders[t.device][start : start + batch_size]] for t in tensors)
