@@ -202,7 +202,7 @@ def supplementary(cfg: DictConfig, bench: dict) -> list[tuple[str, Path]]:
 
 
 def write_run_report(cfg: DictConfig, bench: dict, extra_figures: list[tuple[str, Path]]) -> Path:
-    from figures.report import selection_markdown, stage_times, write_report
+    from figures.report import decisions_markdown, selection_markdown, stage_times, write_report
 
     artifacts = Path(cfg.paths.artifacts)
     intro = [f"Profile `{cfg.profile.name}`, written by `python -m figures` (the last step of `make reproduce`) from "
@@ -215,7 +215,8 @@ def write_run_report(cfg: DictConfig, bench: dict, extra_figures: list[tuple[str
     path = write_report(artifacts / "REPORT.md", f"ARC reproduction report ({cfg.profile.name})", intro,
                         bench["cells"], bench["rows"], bench["tables"], bench["figures"] + extra_figures,
                         bench["warnings"], selection_markdown(Path(cfg.paths.selection)) or
-                        "No selection result (`make select` produces it).", times)
+                        "No selection result (`make select` produces it).", times,
+                        decisions_table=decisions_markdown(bench["rows"]))
     print(path)
     return path
 

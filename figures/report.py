@@ -1,5 +1,6 @@
-"""REPORT.md: the run's tables beside the paper's, its main figures, the selection result, each stage's wall time,
-and each claim of the paper measured on this run (holds / does not hold / cannot tell, with the numbers).
+"""REPORT.md: the run's tables beside the paper's, its main figures, the selection result, ARC's decisions per cell,
+each stage's wall time, and each claim of the paper measured on this run (holds / does not hold / cannot tell, with
+the numbers).
 
 The claims (paper §4.1-4.3, §5), tested on the medians of the paper's rows (figures.cells):
   1. the decays (CD, CCD, ED) beat BLR at a task's largest LR0 and lose to it at its smallest;
@@ -87,6 +88,26 @@ def raised(rows: pd.DataFrame, task: str, lr0: float, reference: str = "arc") ->
     mine = mine[(mine.lr0 - lr0).abs() <= 1e-9 * lr0]
     count = sum(any(action(f) == "raise" for _, f in decisions(run_dir)) for run_dir in mine.run_dir)
     return count, len(mine)
+
+
+def decisions_markdown(rows: pd.DataFrame, schedules: tuple[str, ...] = ("arc", "arc_published")) -> str | None:
+    """ARC's decisions per task, LR0 and ARC row: how many of its calls raised, kept and decreased the LR, summed
+    over the cell's runs (from each run's `multiplying lr by` lines; without them keeps are invisible, see
+    figures.plots.decisions). None when no run of those schedules exists."""
+    mine = rows[rows.schedule.isin(schedules)]
+    if mine.empty:
+        return None
+    lines = ["| task | LR0 | ARC | runs | raise | keep | decrease | calls per run |", "|---|---|---|---|---|---|---|---|"]
+    for (task, lr0, schedule), cell in sorted(mine.groupby(["task", "lr0", "schedule"]),
+                                              key=lambda item: (item[0][0], -item[0][1], item[0][2])):
+        counts = {"raise": 0, "keep": 0, "decrease": 0}
+        for run_dir in cell.run_dir:
+            for _, factor in decisions(run_dir):
+                counts[action(factor)] += 1
+        calls = sum(counts.values())
+        lines.append(f"| {task_label(task)} | {lr0:g} | {display(schedule)} | {len(cell)} | {counts['raise']} | "
+                     f"{counts['keep']} | {counts['decrease']} | {calls / len(cell):.1f} |")
+    return "\n".join(lines)
 
 
 def claim_arc_small(cells: pd.DataFrame, rows: pd.DataFrame | None) -> tuple[str, list[tuple[str, str, str]]]:
@@ -224,8 +245,9 @@ def rel(path: Path, start: Path) -> str:
 def write_report(path: Path, title: str, intro: list[str], cells: pd.DataFrame, rows: pd.DataFrame,
                  tables: list[tuple[str, str, str]], figures: list[tuple[str, Path]], warnings: list[str],
                  selection: str | None = None, times: tuple[str, pd.DataFrame] | None = None,
-                 extra: list[str] | None = None) -> Path:
-    """tables: (task, our table markdown, the paper's / side-by-side markdown)."""
+                 extra: list[str] | None = None, decisions_table: str | None = None) -> Path:
+    """tables: (task, our table markdown, the paper's / side-by-side markdown); decisions_table: ARC's decisions
+    (decisions_markdown)."""
     here = path.parent
     out = [f"# {title}", ""] + intro + [""]
     out += ["## 1. The paper's claims, measured", "", claims_markdown(cells, rows), ""]
@@ -240,6 +262,11 @@ def write_report(path: Path, title: str, intro: list[str], cells: pd.DataFrame, 
     section = 4
     if selection is not None:
         out += [f"## {section}. Model selection (proxy task)", "", selection, ""]
+        section += 1
+    if decisions_table is not None:
+        out += [f"## {section}. ARC's decisions in the benchmark runs", "",
+                "Every call of each ARC row, summed over a cell's runs (x1.618 raise, x1 keep, x0.618 decrease).", "",
+                decisions_table, ""]
         section += 1
     if times is not None:
         how, table = times

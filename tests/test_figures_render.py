@@ -20,7 +20,8 @@ from figures.cells import CellOptions, mean_ranks, median_ci, task_cells
 from figures.expected import Expectation, expected_runs, unfinished_runs
 from figures.paper import paper_values
 from figures.plots import decisions, failure_runs
-from figures.report import claim_arc_small, claim_decays, claim_never_worst, paper_cells, stage_times
+from figures.report import (claim_arc_small, claim_decays, claim_never_worst, decisions_markdown, paper_cells,
+                            stage_times)
 from figures.tables import latex_table, markdown_table
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -154,6 +155,23 @@ def test_decisions_and_failure_runs(tmp_path):
     assert len(fails) == 1 and fails.raise_epoch.iloc[0] == 3 and fails["drop"].iloc[0] == pytest.approx(20 / 150)
 
 
+def test_decisions_table_counts_every_call_per_cell(tmp_path, monkeypatch):
+    """Two ARC runs at LR0 0.01 (raise, keep, decrease; raise, raise): 3 / 1 / 1 over 2 runs = 2.5 calls per run;
+    the published ARC's one run kept once; BLR's run is not an ARC row."""
+    monkeypatch.setattr("figures.paper._STAND_INS", {"cifar10": "digits-resnet9 (CIFAR10 stand-in)"})
+    a = write_run(tmp_path, "cifar10", "arc", 0.01, 0, [0.1] * 9, [0.01] * 9,
+                  decisions_after=[(3, 1.618), (6, 1.0), (9, 0.618)])
+    b = write_run(tmp_path, "cifar10", "arc", 0.01, 1, [0.1] * 9, [0.01] * 9, decisions_after=[(3, 1.618), (6, 1.618)])
+    c = write_run(tmp_path, "cifar10", "arc_published", 0.01, 0, [0.1] * 3, [0.01] * 3, decisions_after=[(3, 1.0)])
+    d = write_run(tmp_path, "cifar10", "constant", 0.01, 0, [0.1] * 3, [0.01] * 3)
+    rows = pd.DataFrame({"task": "cifar10", "lr0": 0.01, "run_dir": [a, b, c, d],
+                         "schedule": ["arc", "arc", "arc_published", "constant"]})
+    table = decisions_markdown(rows).splitlines()
+    assert table[2:] == ["| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC | 2 | 3 | 1 | 1 | 2.5 |",
+                         "| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC (published) | 1 | 0 | 1 | 0 | 1.0 |"]
+    assert decisions_markdown(rows[rows.schedule == "constant"]) is None
+
+
 def test_fig6_says_so_when_no_raise_got_worse(tmp_path):
     from figures.plots import failures
 
@@ -247,6 +265,7 @@ def test_figures_stage_renders_tables_figures_and_report(tmp_path, capsys):
     assert "Selected ARC: **c2**" in report and "stage_times.jsonl does not exist yet" in report
     assert "ARC raises the LR at the smallest LR0 and wins there" in report
     assert "2 of 2 ARC runs raised the LR" in report
+    assert "| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC | 2 | 2 | 0 | 0 | 1.0 |" in report  # ARC's decisions
     (art / "logs").mkdir()
     (art / "logs" / "stage_times.jsonl").write_text('{"stage": "benchmark", "seconds": 12.5}\n'
                                                     '{"stage": "benchmark", "seconds": 2.5}\n')
