@@ -105,3 +105,18 @@ def test_no_config_uses_oc_select():
     offenders = [str(p.relative_to(CONFIGS)) for p in sorted(CONFIGS.rglob("*")) if p.is_file()
                  and "oc.select" in p.read_text(errors="replace")]
     assert offenders == []
+
+
+@pytest.mark.parametrize("task", sorted(p.stem for p in (CONFIGS / "datagen_task").glob("*.yaml")))
+def test_mini_datagen_is_in_the_papers_regime(task):
+    """Issue #10: mini's ARC data use Table 1's LR0 range unscaled and every cycle is >= 50 training steps (the
+    shortest cycle is frequency_min epochs of the task's mini data, counted by iterating one epoch's batches)."""
+    import torch
+
+    from datagen.generate import lr_range, task_node
+
+    cfg = compose_cfg("datagen", ["profile=mini", f"datagen_task={task}"])
+    assert cfg.lr_scale == 1 and lr_range(cfg) == list(cfg.datagen_task.lr_range)
+    steps = sum(1 for _ in build(task_node(cfg), "datagen_task", device="cpu").train_batches(torch.Generator()))
+    cap = cfg.datagen_task.size.max_steps_per_epoch
+    assert min(steps, cap or steps) * cfg.frequency_min >= 50
