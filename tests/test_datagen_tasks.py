@@ -44,3 +44,11 @@ def test_paper_model_trains_on_real_shapes(task_class):
     assert history.epoch_steps == [2]
     assert all(math.isfinite(v) for v in history.step_loss)
     assert any(not torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
+
+
+def test_shakespeare_stand_in_text_holds_each_docstring_once():
+    from datagen.tasks.offline_data import python_docstrings
+    text = python_docstrings(464 * 33)  # mini's shakespeare_gru text: (400 + 64) windows of 33 characters
+    assert len(text) == 464 * 33
+    # int's docstring is the docstring of each of os's int constants, which sort first; it appears once
+    assert text.count(int.__doc__.strip()[:40]) == 1
