@@ -51,6 +51,11 @@ class DatagenConfig:
     frequency_max: int = II("sizes.${profile.name}.frequency_max")
     points_per_run: int = II("sizes.${profile.name}.points_per_run")
     lr_scale: float = II("sizes.${profile.name}.lr_scale")
+    # How LR0 is drawn from [Min, Max]: UNSPECIFIED (paper: "an LR0 r in [Min Init LR, Max Init LR]"). log_uniform
+    # [I] (SPEC §2: "probably log-uniform") spreads the runs evenly over the decades; uniform, the literal reading,
+    # puts ~90% of a two-decade range's runs in its top decade. Which one shifts the label mix (datagen.correct's
+    # report: 'raise' falls from the lowest third of log LR0 to the highest).
+    lr0_distribution: str = "log_uniform"
     optimizers: List[str] = field(default_factory=lambda: ["adam", "sgd", "rmsprop"])
     # UNSPECIFIED for datagen [I]: 0.9, as every SGD in the authors' public code (benchmarks: SPEC §§ CIFAR10,
     # COCO, PTB all use SGD momentum 0.9). Keras' default 0 left SGD runs nearly still at Table 1's LR0s (mini,

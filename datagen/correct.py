@@ -10,12 +10,16 @@ a changed order.
 
 Output: ${paths.dataset}/dataset.parquet (core.points columns, `label` corrected, `label_raw`
 kept), report.csv and report.txt (label distributions before/after and fraction changed per task; with
-paths.published_arc set, how often FastEstimator's published ARC picks our label), DONE.
+paths.published_arc set, how often FastEstimator's published ARC picks our label; what the mix depends on: the
+corrected shares by optimizer, by third of the task's log LR0 range and by the point's place in its run), DONE.
 """
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
@@ -52,6 +56,50 @@ def label_report(points: pd.DataFrame) -> pd.DataFrame:
     rows = {task: summary(frame) for task, frame in points.groupby("task", sort=False)}
     rows["ALL"] = summary(points)
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("task")
+
+
+def mix_drivers(points: pd.DataFrame, lr_ranges: dict) -> pd.DataFrame:
+    """The corrected labels' shares (raise, keep, decrease) grouped by what drives them: the run's optimizer, the
+    third of its task's log LR0 range that its LR0 fell in (lr_ranges: task -> [min, max], the range the task was
+    generated with; tasks without one are left out of those rows), and the point's place in its run (an ARC call
+    early in a run mostly finds an under-trained model)."""
+    labels = points.label.to_numpy()
+    place = np.where(points.point == 0, "first call", np.where(points.point == 1, "second call", "later calls"))
+    third = np.full(len(points), "", dtype=object)
+    for i, (task, lr0) in enumerate(zip(points.task, points.lr0)):
+        if task in lr_ranges:
+            low, high = (math.log(v) for v in lr_ranges[task])
+            index = min(int(3 * (math.log(lr0) - low) / (high - low)), 2)
+            third[i] = f"LR0 {('lowest', 'middle', 'highest')[index]} third"
+    groups = [*(f"optimizer {o}" for o in points.optimizer), *place, *third]
+    frame = pd.DataFrame({"group": groups, "label": np.tile(labels, 3)})
+    frame = frame[frame.group != ""]
+    table = pd.crosstab(frame.group, frame.label, normalize="index").reindex(columns=[0, 1, 2], fill_value=0.0)
+    table.columns = ["raise", "keep", "decrease"]
+    table.insert(0, "points", frame.group.value_counts())
+    order = [g for g in ("first call", "second call", "later calls") if g in table.index]
+    thirds = [f"LR0 {t} third" for t in ("lowest", "middle", "highest") if f"LR0 {t} third" in table.index]
+    return table.loc[sorted(g for g in table.index if g.startswith("optimizer")) + order + thirds].rename_axis(
+        "points grouped by")
+
+
+def equal_thirds_raise(drivers: pd.DataFrame) -> float | None:
+    """The raise share with the three LR0 thirds weighted equally: what log-uniform LR0 draws give on average,
+    where a few runs per task may fall unevenly over the range; None without all three thirds."""
+    thirds = [f"LR0 {t} third" for t in ("lowest", "middle", "highest")]
+    return float(drivers.loc[thirds, "raise"].mean()) if set(thirds) <= set(drivers.index) else None
+
+
+def generated_lr_ranges(input_dir: Path) -> dict:
+    """task -> the [min, max] LR0 range its runs were drawn from, from the task's config.json (datagen writes
+    it); a task whose file is missing or unreadable is left out."""
+    ranges = {}
+    for config_file in sorted(input_dir.glob("*/config.json")):
+        try:
+            ranges[config_file.parent.name] = [float(v) for v in json.loads(config_file.read_text())["lr_range"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return ranges
 
 
 def published_agreement(points: pd.DataFrame, weights: str) -> pd.Series:
@@ -96,6 +144,7 @@ def run_correction(cfg: DictConfig) -> Path:
                           f"got rule={cfg.rule} last_point={cfg.last_point}")
     points = correct_points(read_runs(Path(cfg.paths.datagen)), cfg.rule, cfg.last_point)
     report = label_report(points)
+    drivers = mix_drivers(points, generated_lr_ranges(Path(cfg.paths.datagen)))
     if cfg.paths.published_arc is not None:
         report["published_arc_agrees"] = published_agreement(points, cfg.paths.published_arc)
     out = Path(cfg.paths.dataset)
@@ -104,7 +153,11 @@ def run_correction(cfg: DictConfig) -> Path:
     atomic_write(out / "dataset.parquet", lambda tmp: points.to_parquet(tmp, index=False))
     atomic_write(out / "report.csv", lambda tmp: report.to_csv(tmp))
     text = (f"label 0 raise, 1 keep, 2 decrease; rule={cfg.rule}, last_point={cfg.last_point}\n"
-            f"{report.to_string(float_format=lambda v: f'{v:.3f}')}\n")
+            f"{report.to_string(float_format=lambda v: f'{v:.3f}')}\n\n"
+            f"what the mix depends on (corrected labels, shares of each group's points)\n"
+            f"{drivers.to_string(float_format=lambda v: f'{v:.3f}')}\n")
+    if (equal_thirds := equal_thirds_raise(drivers)) is not None:
+        text += f"raise share with the LR0 thirds weighted equally (log-uniform draws on average): {equal_thirds:.3f}\n"
     atomic_write_text(out / "report.txt", text)
     mark_done(out, {"points": len(points), "tasks": int(points.task.nunique()), "rule": cfg.rule,
                     "changed": float(report.loc["ALL", "changed"])})

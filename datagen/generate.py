@@ -26,7 +26,7 @@ from core.errors import ConfigError, CorruptArtifact, one_line
 from core.runs import warn
 from core.optim import OPTIMIZERS
 from datagen.branches import BranchPool
-from datagen.procedure import RunSpec, draw_run, generate_run
+from datagen.procedure import LR0_DISTRIBUTIONS, RunSpec, draw_run, generate_run
 from datagen.tasks.base import DatagenTask
 
 _POOL: BranchPool | None = None
@@ -78,6 +78,8 @@ def validate(cfg: DictConfig, will_train: bool = True) -> None:
             raise ConfigError(f"{key} must be >= 1, got {cfg[key]}")
     if cfg.run_index is not None and not 0 <= cfg.run_index < cfg.runs:
         raise ConfigError(f"run_index must be in [0, runs={cfg.runs}), got {cfg.run_index}")
+    if cfg.lr0_distribution not in LR0_DISTRIBUTIONS:
+        raise ConfigError(f"lr0_distribution must be one of {list(LR0_DISTRIBUTIONS)}, got '{cfg.lr0_distribution}'")
     bad = [o for o in cfg.optimizers if o not in OPTIMIZERS]
     if bad or not cfg.optimizers:
         raise ConfigError(f"optimizers: choose from {list(OPTIMIZERS)}, got {list(cfg.optimizers)}")
@@ -91,7 +93,9 @@ def generation_key(cfg: DictConfig, node: dict) -> dict:
             "frequency": [cfg.frequency_min, cfg.frequency_max], "points_per_run": cfg.points_per_run,
             "optimizers": list(cfg.optimizers), "sgd_momentum": cfg.sgd_momentum,
             "max_steps_per_epoch": cfg.datagen_task.size.max_steps_per_epoch,
-            "device": cfg.profile.device}
+            "device": cfg.profile.device,
+            # only when not the default, so that log-uniform datasets made before this setting keep their digest
+            **({"lr0_distribution": cfg.lr0_distribution} if cfg.lr0_distribution != "log_uniform" else {})}
 
 
 def stored_digest(config_file: Path) -> str:
@@ -138,7 +142,7 @@ def generate_task(cfg: DictConfig) -> Path:
 
     def one_run(index: int) -> Path:
         plan = draw_run(task.name, task.number, index, cfg.seed, list(cfg.optimizers), lr_range(cfg),
-                        (cfg.frequency_min, cfg.frequency_max))
+                        (cfg.frequency_min, cfg.frequency_max), cfg.lr0_distribution)
         print(f"{plan.run_id}: {plan.optimizer} lr0={plan.lr0:.3g} frequency={plan.frequency}", flush=True)
         spec = RunSpec(plan, json.dumps(node, sort_keys=True), cfg.points_per_run, cfg.sgd_momentum,
                        size.max_steps_per_epoch, cfg.profile.device)

@@ -27,7 +27,7 @@ def task_plan(cfg: DictConfig) -> dict:
     validate(cfg, will_train=False)  # planning needs no data and no GPU
     task = cfg.datagen_task
     ns = [draw_run(task.name, task.number, i, cfg.seed, list(cfg.optimizers), lr_range(cfg),
-                   (cfg.frequency_min, cfg.frequency_max)).frequency for i in range(cfg.runs)]
+                   (cfg.frequency_min, cfg.frequency_max), cfg.lr0_distribution).frequency for i in range(cfg.runs)]
     epochs = sum(4 * cfg.points_per_run * n for n in ns)
     minutes = task.size.epoch_minutes
     return {"task": task.name, "number": task.number, "runs": cfg.runs, "points": cfg.runs * cfg.points_per_run,

@@ -2,9 +2,9 @@
 
 Run-level draws (docs/experiments.md §2): the optimizer from `optimizers`, block-randomised [I] (each block of
 len(optimizers) consecutive runs of a task uses every optimizer once, in a seeded random order), LR0 log-uniform in
-the task's Table-1 range (distribution UNSPECIFIED, log-uniform [I]), the cycle length n (`frequency`, epochs between
-two ARC calls) uniform integer in [frequency_min, frequency_max]; `points_per_run` step-1 cycles (paper: 10, i.e. 10n
-epochs and N/n = 10 points).
+the task's Table-1 range (distribution UNSPECIFIED, log-uniform [I]; `lr0_distribution=uniform`, the literal reading,
+is a setting), the cycle length n (`frequency`, epochs between two ARC calls) uniform integer in [frequency_min,
+frequency_max]; `points_per_run` step-1 cycles (paper: 10, i.e. 10n epochs and N/n = 10 points).
 Why blocks: the paper draws an optimizer per run over ~42 runs per task (~504 in all), so its dataset holds each
 optimizer a third of the time to within a few runs; mini's 6 runs per task (72 in all) drew 27 SGD / 24 Adam /
 21 RMSprop, and an SGD run at Table 1's LR0s is 86% 'raise' (Adam 69%, RMSprop 49%, raw labels of that dataset),
@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 
 from core.artifacts import atomic_write
-from core.errors import CheckpointError
+from core.errors import CheckpointError, ConfigError
 from core.history import RunHistory
 from core.points import ACTIONS, COLUMNS, order
 from core.runs import run_lock, warn
@@ -74,11 +74,20 @@ def block_optimizer(task_number: int, index: int, seed: int, optimizers) -> str:
     return str(optimizers[permutation[slot]])
 
 
-def draw_run(task: str, task_number: int, index: int, seed: int, optimizers, lr_range, frequency_range) -> RunPlan:
+LR0_DISTRIBUTIONS = ("log_uniform", "uniform")
+
+
+def draw_run(task: str, task_number: int, index: int, seed: int, optimizers, lr_range, frequency_range,
+             lr0_distribution: str = "log_uniform") -> RunPlan:
     rng = np.random.default_rng([seed, task_number, index])
     optimizer = block_optimizer(task_number, index, seed, optimizers)
     rng.integers(len(optimizers))  # the per-run optimizer draw before blocks, still consumed: LR0, n, seed unchanged
-    lr0 = float(math.exp(rng.uniform(math.log(lr_range[0]), math.log(lr_range[1]))))
+    if lr0_distribution not in LR0_DISTRIBUTIONS:
+        raise ConfigError(f"lr0_distribution must be one of {LR0_DISTRIBUTIONS}, got '{lr0_distribution}'")
+    if lr0_distribution == "uniform":  # one draw either way: n and the run's seed are the same under both
+        lr0 = float(rng.uniform(lr_range[0], lr_range[1]))
+    else:
+        lr0 = float(math.exp(rng.uniform(math.log(lr_range[0]), math.log(lr_range[1]))))
     frequency = int(rng.integers(frequency_range[0], frequency_range[1] + 1))
     return RunPlan(task, index, optimizer, lr0, frequency, int(rng.integers(2**31 - 1)))
 

@@ -98,6 +98,7 @@ CASES = [
     ("datagen", ["paths.datagen=${paths.dataset}"], "paths.datagen", None),
     ("datagen", ["profile=paper", "profile.device=cpu", "paths.data=<afile>"], "paths.data", None),
     ("datagen", ["datagen_task.lr_range=[0.1,0.01]"], "datagen_task.lr_range", None),
+    ("datagen", ["lr0_distribution=normal"], "lr0_distribution", None),
     ("datagen.correct", ["rule=median"], "rule", None),
     ("datagen.correct", [], "run-000.parquet", "truncated datagen run"),
     ("datagen.plan", ["frequency_max=0"], "frequency_max", None),

@@ -10,7 +10,7 @@ import pytest
 from core.errors import ConfigError
 from core.history import RunHistory
 from core.points import corrected_label, order
-from datagen.correct import correct_points, label_report
+from datagen.correct import correct_points, equal_thirds_raise, generated_lr_ranges, label_report, mix_drivers
 from datagen.procedure import choose_next, draw_run, point_features
 
 INF, NAN = math.inf, math.nan
@@ -38,6 +38,20 @@ def test_draws_are_reproducible_and_in_range():
     assert lrs.min() >= -5 and lrs.max() <= -3 and abs(lrs.mean() + 4) < 0.15  # log-uniform
     assert {p.frequency for p in plans} == set(range(1, 11))
     assert len({p.run_seed for p in plans}) == 300
+
+
+def test_uniform_lr0_draws_change_only_the_lr0():
+    args = ("t", 1, 0, 0, ["adam", "sgd", "rmsprop"], (1e-5, 1e-3), (1, 10))  # task, number, index, seed, ...
+    plans = [draw_run(*args[:2], i, *args[3:], lr0_distribution="uniform") for i in range(300)]
+    log_plans = [draw_run(*args[:2], i, *args[3:]) for i in range(300)]
+    lrs = np.array([p.lr0 for p in plans])
+    # uniform on [1e-5, 1e-3]: mean 5.05e-4 (std of the mean 2.9e-4 / sqrt(300) = 1.7e-5); P(lr0 > 1e-4) = 0.9 / 0.99
+    assert lrs.min() >= 1e-5 and lrs.max() <= 1e-3 and abs(lrs.mean() - 5.05e-4) < 6e-5
+    assert abs((lrs > 1e-4).mean() - 0.909) < 0.06
+    assert [(p.optimizer, p.frequency, p.run_seed) for p in plans] == [
+        (p.optimizer, p.frequency, p.run_seed) for p in log_plans]
+    with pytest.raises(ConfigError, match="lr0_distribution"):
+        draw_run(*args, lr0_distribution="normal")
 
 
 def test_optimizers_are_block_randomised_per_task():
@@ -106,3 +120,32 @@ def test_correct_points_and_report():
     assert report.loc["ALL", ["corrected_0", "corrected_1", "corrected_2"]].tolist() == [2, 1, 1]
     with pytest.raises(ConfigError):
         correct_points(points_frame(), rule="median")
+
+
+def test_mix_drivers_groups_the_corrected_labels_by_optimizer_place_and_lr0_third(tmp_path):
+    # task a's range [1e-4, 1e-1] spans three decades, so its log thirds are the decades; task b has no range
+    rows = [("a", "adam", 2e-4, 0, 0), ("a", "adam", 2e-4, 1, 0), ("a", "sgd", 5e-3, 0, 1), ("a", "sgd", 5e-3, 2, 2),
+            ("a", "sgd", 0.05, 0, 0), ("a", "sgd", 0.05, 3, 1), ("b", "adam", 1.0, 0, 2)]
+    points = pd.DataFrame([{"task": t, "optimizer": o, "lr0": r, "point": p, "label": y} for t, o, r, p, y in rows])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config.json").write_text('{"lr_range": [1e-4, 0.1]}')
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "config.json").write_text("{damaged")  # left out, as a task without a range
+    ranges = generated_lr_ranges(tmp_path)
+    assert ranges == {"a": [1e-4, 0.1]}
+    table = mix_drivers(points, ranges)
+    expected = {  # group: (points, raise, keep, decrease), counted by hand from `rows`
+        "optimizer adam": (3, 2 / 3, 0, 1 / 3),  # labels 0, 0, 2
+        "optimizer sgd": (4, 1 / 4, 2 / 4, 1 / 4),  # 1, 2, 0, 1
+        "first call": (4, 2 / 4, 1 / 4, 1 / 4),  # points 0: labels 0, 1, 0, 2
+        "second call": (1, 1, 0, 0),
+        "later calls": (2, 0, 1 / 2, 1 / 2),  # points 2 and 3: labels 2, 1
+        "LR0 lowest third": (2, 1, 0, 0),  # 2e-4: labels 0, 0 (task b left out)
+        "LR0 middle third": (2, 0, 1 / 2, 1 / 2),  # 5e-3: 1, 2
+        "LR0 highest third": (2, 1 / 2, 1 / 2, 0),  # 0.05: 0, 1
+    }
+    assert table.index.tolist() == list(expected)
+    for group, values in expected.items():
+        assert table.loc[group].tolist() == pytest.approx(list(values)), group
+    assert equal_thirds_raise(table) == pytest.approx((1 + 0 + 1 / 2) / 3)
+    assert equal_thirds_raise(mix_drivers(points, {})) is None  # no ranges: no LR0 rows
