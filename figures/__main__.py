@@ -202,7 +202,7 @@ def supplementary(cfg: DictConfig, bench: dict) -> list[tuple[str, Path]]:
 
 
 def write_run_report(cfg: DictConfig, bench: dict, extra_figures: list[tuple[str, Path]]) -> Path:
-    from figures.report import decisions_markdown, selection_markdown, stage_times, write_report
+    from figures.report import dataset_markdown, decisions_markdown, selection_markdown, stage_times, write_report
 
     artifacts = Path(cfg.paths.artifacts)
     intro = [f"Profile `{cfg.profile.name}`, written by `python -m figures` (the last step of `make reproduce`) from "
@@ -216,7 +216,8 @@ def write_run_report(cfg: DictConfig, bench: dict, extra_figures: list[tuple[str
                         bench["cells"], bench["rows"], bench["tables"], bench["figures"] + extra_figures,
                         bench["warnings"], selection_markdown(Path(cfg.paths.selection)) or
                         "No selection result (`make select` produces it).", times,
-                        decisions_table=decisions_markdown(bench["rows"]))
+                        decisions_table=decisions_markdown(bench["rows"]),
+                        dataset=dataset_markdown(Path(cfg.paths.dataset)))
     print(path)
     return path
 

@@ -245,9 +245,10 @@ def rel(path: Path, start: Path) -> str:
 def write_report(path: Path, title: str, intro: list[str], cells: pd.DataFrame, rows: pd.DataFrame,
                  tables: list[tuple[str, str, str]], figures: list[tuple[str, Path]], warnings: list[str],
                  selection: str | None = None, times: tuple[str, pd.DataFrame] | None = None,
-                 extra: list[str] | None = None, decisions_table: str | None = None) -> Path:
+                 extra: list[str] | None = None, decisions_table: str | None = None,
+                 dataset: str | None = None) -> Path:
     """tables: (task, our table markdown, the paper's / side-by-side markdown); decisions_table: ARC's decisions
-    (decisions_markdown)."""
+    (decisions_markdown); dataset: ARC's training data (dataset_markdown)."""
     here = path.parent
     out = [f"# {title}", ""] + intro + [""]
     out += ["## 1. The paper's claims, measured", "", claims_markdown(cells, rows), ""]
@@ -260,6 +261,9 @@ def write_report(path: Path, title: str, intro: list[str], cells: pd.DataFrame, 
     if not figures:
         out += ["(none rendered)", ""]
     section = 4
+    if dataset is not None:
+        out += [f"## {section}. ARC's training data: label mix", "", dataset, ""]
+        section += 1
     if selection is not None:
         out += [f"## {section}. Model selection (proxy task)", "", selection, ""]
         section += 1
@@ -292,6 +296,15 @@ def write_report(path: Path, title: str, intro: list[str], cells: pd.DataFrame, 
 
     atomic_write_text(path, text)
     return path
+
+
+def dataset_markdown(dataset_dir: Path) -> str | None:
+    """The label-correction report of ARC's training set (datagen.correct's report.txt: the mix per task, the
+    published ARC's agreement, what the mix depends on) as a fenced block; None when there is none."""
+    report = dataset_dir / "report.txt"
+    if not report.is_file():
+        return None
+    return f"From `{report.name}` of `make correct`:\n\n```\n{report.read_text().rstrip()}\n```"
 
 
 def selection_markdown(selection_dir: Path) -> str | None:

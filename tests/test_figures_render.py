@@ -221,6 +221,7 @@ def test_figures_stage_renders_tables_figures_and_report(tmp_path, capsys):
     pd.DataFrame({"task": ["imdb_lstm", "ALL"], "points": [3, 3], "runs": [1, 1], "raw_0": [1, 1], "raw_1": [0, 0],
                   "raw_2": [2, 2], "corrected_0": [0, 0], "corrected_1": [1, 1], "corrected_2": [2, 2],
                   "changed": [0.33, 0.33]}).to_csv(art / "dataset" / "report.csv", index=False)
+    (art / "dataset" / "report.txt").write_text("label 0 raise, 1 keep, 2 decrease\noptimizer sgd   3  0.333\n")
     write_run(art / "benchmark" / "n_study", "cifar10", "arc", 0.01, 0, [0.5, 0.6, 0.7], [0.01] * 3)
     for run in (art / "benchmark" / "n_study" / "cifar10").glob("*"):
         done = json.loads((run / "DONE").read_text())
@@ -266,6 +267,8 @@ def test_figures_stage_renders_tables_figures_and_report(tmp_path, capsys):
     assert "ARC raises the LR at the smallest LR0 and wins there" in report
     assert "2 of 2 ARC runs raised the LR" in report
     assert "| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC | 2 | 2 | 0 | 0 | 1.0 |" in report  # ARC's decisions
+    assert "## 4. ARC's training data: label mix" in report and "optimizer sgd   3  0.333" in report
+    assert "## 5. Model selection (proxy task)" in report
     (art / "logs").mkdir()
     (art / "logs" / "stage_times.jsonl").write_text('{"stage": "benchmark", "seconds": 12.5}\n'
                                                     '{"stage": "benchmark", "seconds": 2.5}\n')
