@@ -72,6 +72,7 @@ class CorrectConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     rule: str = "full"  # full: the whole ranking must survive (paper's example [P §3.3]); argmin: only the best
     last_point: str = "keep"  # keep: a run's last point keeps its raw label (no replicate exists); drop
+    ties: str = "keep"  # keep: a tie for the best loss is labelled keep [I]; index: the raw label (lowest index)
 
 
 def register_configs() -> None:

@@ -7,6 +7,8 @@ l_x. If the ranking of (l+, l1, l-) changes, noise rather than the LR decided it
 'keep'; `rule=argmin` only compares the best action. A run's last point has no replicate: `last_point=keep` (default) keeps its raw label, `drop` drops it
 (docs/experiments.md §2.1 leaves this UNSPECIFIED). A diverged replicate (non-finite l*) ranks last, so it always counts as
 a changed order.
+A tie for the best loss (two actions equal, e.g. a network no LR moves) is labelled keep (`ties=keep`, default
+[I], core.points.corrected_label); `ties=index` leaves the raw label, which breaks ties towards 'raise'.
 
 Output: ${paths.dataset}/dataset.parquet (core.points columns, `label` corrected, `label_raw`
 kept), report.csv and report.txt (label distributions before/after and fraction changed per task; with
@@ -27,19 +29,22 @@ import datagen.config  # noqa: F401  (registers the schemas)
 from core.artifacts import atomic_write, atomic_write_text, mark_done
 from core.cli import stage
 from core.errors import ConfigError, CorruptArtifact, DataError, one_line
-from core.points import RULES, corrected_label, validate_points
+from core.points import RULES, TIES, corrected_label, validate_points
 
 LAST_POINT = ("keep", "drop")
 
 
-def correct_points(points: pd.DataFrame, rule: str = "full", last_point: str = "keep") -> pd.DataFrame:
+def correct_points(points: pd.DataFrame, rule: str = "full", last_point: str = "keep",
+                   ties: str = "keep") -> pd.DataFrame:
     if rule not in RULES:
         raise ConfigError(f"rule must be one of {RULES}, got '{rule}'")
+    if ties not in TIES:
+        raise ConfigError(f"ties must be one of {TIES}, got '{ties}'")
     if last_point not in LAST_POINT:
         raise ConfigError(f"last_point must be one of {LAST_POINT}, got '{last_point}'")
     points = points[points.chosen >= 0] if last_point == "drop" else points
     points = points.reset_index(drop=True).copy()
-    points["label"] = [corrected_label(list(r.branch_loss), r.chosen, r.replicate_loss, r.label_raw, rule)
+    points["label"] = [corrected_label(list(r.branch_loss), r.chosen, r.replicate_loss, r.label_raw, rule, ties)
                        for r in points.itertuples()]
     return points
 
@@ -139,10 +144,10 @@ def read_runs(input_dir: Path) -> pd.DataFrame:
 
 
 def run_correction(cfg: DictConfig) -> Path:
-    if cfg.rule not in RULES or cfg.last_point not in LAST_POINT:
-        raise ConfigError(f"rule must be one of {RULES} and last_point one of {LAST_POINT}, "
-                          f"got rule={cfg.rule} last_point={cfg.last_point}")
-    points = correct_points(read_runs(Path(cfg.paths.datagen)), cfg.rule, cfg.last_point)
+    if cfg.rule not in RULES or cfg.last_point not in LAST_POINT or cfg.ties not in TIES:
+        raise ConfigError(f"rule must be one of {RULES}, last_point one of {LAST_POINT} and ties one of {TIES}, "
+                          f"got rule={cfg.rule} last_point={cfg.last_point} ties={cfg.ties}")
+    points = correct_points(read_runs(Path(cfg.paths.datagen)), cfg.rule, cfg.last_point, cfg.ties)
     report = label_report(points)
     drivers = mix_drivers(points, generated_lr_ranges(Path(cfg.paths.datagen)))
     if cfg.paths.published_arc is not None:
@@ -152,7 +157,7 @@ def run_correction(cfg: DictConfig) -> Path:
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     atomic_write(out / "dataset.parquet", lambda tmp: points.to_parquet(tmp, index=False))
     atomic_write(out / "report.csv", lambda tmp: report.to_csv(tmp))
-    text = (f"label 0 raise, 1 keep, 2 decrease; rule={cfg.rule}, last_point={cfg.last_point}\n"
+    text = (f"label 0 raise, 1 keep, 2 decrease; rule={cfg.rule}, last_point={cfg.last_point}, ties={cfg.ties}\n"
             f"{report.to_string(float_format=lambda v: f'{v:.3f}')}\n\n"
             f"what the mix depends on (corrected labels, shares of each group's points)\n"
             f"{drivers.to_string(float_format=lambda v: f'{v:.3f}')}\n")

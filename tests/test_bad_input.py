@@ -100,6 +100,7 @@ CASES = [
     ("datagen", ["datagen_task.lr_range=[0.1,0.01]"], "datagen_task.lr_range", None),
     ("datagen", ["lr0_distribution=normal"], "lr0_distribution", None),
     ("datagen.correct", ["rule=median"], "rule", None),
+    ("datagen.correct", ["ties=random"], "ties", None),
     ("datagen.correct", [], "run-000.parquet", "truncated datagen run"),
     ("datagen.plan", ["frequency_max=0"], "frequency_max", None),
     ("datagen.pickle_io", ["import", "<evil.pkl>", "<afile>.parquet"], "--trust-pickle", None),

@@ -109,6 +109,18 @@ def points_frame():
                           "label_raw": y, "label": y} for t, r, p, b, c, l, y in rows])
 
 
+def test_a_tie_for_the_best_loss_is_keep():
+    assert corrected_label([1.0, 1.0, 1.0], 0, 1.0, 0) == 1  # a dead UNet: soft-Dice loss 1 in every branch
+    assert corrected_label([1.0, 1.0, 1.0], -1, NAN, 0) == 1  # ... also at a run's last point (no replicate)
+    assert corrected_label([0.5, 0.5, 0.7], 0, 0.5, 0) == 1  # raise and keep tie for the best
+    assert corrected_label([0.7, 0.5, 0.5], 1, 0.5, 1) == 1  # keep and decrease tie
+    assert corrected_label([0.1, 0.3, 0.3], 0, 0.1, 0) == 0  # a tie behind the best decides nothing: kept
+    assert corrected_label([INF, INF, 0.2], 2, 0.2, 2) == 2  # two diverged branches are no tie for the best
+    assert corrected_label([1.0, 1.0, 1.0], 0, 1.0, 0, ties="index") == 0  # the raw label: lowest index
+    with pytest.raises(ConfigError, match="ties"):
+        correct_points(points_frame(), ties="random")
+
+
 def test_correct_points_and_report():
     corrected = correct_points(points_frame())
     assert corrected.label.tolist() == [1, 2, 0, 0]
