@@ -82,9 +82,9 @@ def mix_drivers(points: pd.DataFrame, lr_ranges: dict) -> pd.DataFrame:
     table = pd.crosstab(frame.group, frame.label, normalize="index").reindex(columns=[0, 1, 2], fill_value=0.0)
     table.columns = ["raise", "keep", "decrease"]
     table.insert(0, "points", frame.group.value_counts())
-    order = [g for g in ("first call", "second call", "later calls") if g in table.index]
+    places = [g for g in ("first call", "second call", "later calls") if g in table.index]
     thirds = [f"LR0 {t} third" for t in ("lowest", "middle", "highest") if f"LR0 {t} third" in table.index]
-    return table.loc[sorted(g for g in table.index if g.startswith("optimizer")) + order + thirds].rename_axis(
+    return table.loc[sorted(g for g in table.index if g.startswith("optimizer")) + places + thirds].rename_axis(
         "points grouped by")
 
 
