@@ -53,7 +53,7 @@ class DatagenConfig:
     lr_scale: float = II("sizes.${profile.name}.lr_scale")
     # How LR0 is drawn from [Min, Max]: UNSPECIFIED (paper: "an LR0 r in [Min Init LR, Max Init LR]"). log_uniform
     # [I] (SPEC §2: "probably log-uniform") spreads the runs evenly over the decades; uniform, the literal reading,
-    # puts ~90% of a two-decade range's runs in its top decade. Which one shifts the label mix (datagen.correct's
+    # puts ~90% of a two-decade range's runs in its top decade. The choice shifts the label mix (datagen.correct's
     # report: 'raise' falls from the lowest third of log LR0 to the highest).
     lr0_distribution: str = "log_uniform"
     optimizers: List[str] = field(default_factory=lambda: ["adam", "sgd", "rmsprop"])
