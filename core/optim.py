@@ -1,5 +1,12 @@
-"""Optimizers used by the paper: Adam, SGD (with momentum) and RMSprop, built by name; `build_optimizer` adds the
-optimizers of parameters that a model trains at a fixed LR of their own (`WithFixedLR`)."""
+"""Optimizers used by the paper: Adam, SGD (with momentum) and RMSprop, built by name, computing what the authors'
+TF/Keras 2.3-2.4 code computed (docs/experiments.md §2.3); `build_optimizer` adds the optimizers of parameters that a
+model trains at a fixed LR of their own (`WithFixedLR`).
+
+  adam     KerasAdam: Keras' epsilon-hat form (eps 1e-7 added to sqrt(v) before bias correction, not after)
+  rmsprop  torch.optim.RMSprop(alpha=0.9, eps=1e-7): Keras' rho 0.9, eps outside the sqrt, rms slot starting at 0;
+           no momentum (Keras' default; with momentum Keras moves eps inside the sqrt, which torch cannot express)
+  sgd      TFMomentumSGD (momentum_form="tf", Keras' v = m v - lr g) or torch.optim.SGD (momentum_form="torch")
+"""
 from __future__ import annotations
 
 import torch
@@ -44,21 +51,60 @@ class TFMomentumSGD(torch.optim.Optimizer):
         return loss
 
 
+class KerasAdam(torch.optim.Optimizer):
+    """Adam as tf.keras.optimizers.Adam computes it (TF 2.3/2.4 `ResourceApplyAdam`, and Keras 2.11+ alike):
+    m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps).
+    torch.optim.Adam adds eps to sqrt(v / (1 - b2^t)) instead, i.e. Keras' eps is torch's eps / sqrt(1 - b2^t): 32x
+    larger at the first step. They differ where |g| is within a few eps of zero. `weight_decay` adds wd * w to the
+    gradient, as torch.optim.Adam does (Keras' Adam has none; no caller of the paper's tasks sets it)."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-7,
+                 weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            (beta1, beta2), eps, weight_decay = group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad.add(p, alpha=weight_decay) if weight_decay else p.grad
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["m"], state["v"] = torch.zeros_like(p), torch.zeros_like(p)
+                state["step"] += 1
+                t, m, v = state["step"], state["m"], state["v"]
+                m.mul_(beta1).add_(grad, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                step_size = group["lr"] * (1 - beta2 ** t) ** 0.5 / (1 - beta1 ** t)
+                p.addcdiv_(m, v.sqrt().add_(eps), value=-step_size)
+        return loss
+
+
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                    eps: float | None = None, momentum_form: str = "torch") -> torch.optim.Optimizer:
-    """Keras defaults where the paper's TF code relied on them (Adam/RMSprop eps 1e-7, RMSprop rho 0.9).
-    `momentum_form` (sgd only): "torch" (torch.optim.SGD) or "tf" (TFMomentumSGD, the TF code's update)."""
+    """Keras' optimizers with Keras' defaults (Adam/RMSprop eps 1e-7, RMSprop rho 0.9), as the paper's TF code ran
+    them. `momentum` is SGD's only; `momentum_form` (sgd): "torch" (torch.optim.SGD) or "tf" (TFMomentumSGD)."""
     if not lr > 0:
         raise ConfigError(f"optimizer.lr must be > 0, got {lr}")
+    if momentum and name != "sgd":
+        raise ConfigError(f"optimizer: momentum {momentum} given to {name}; momentum is SGD's only (Keras' {name} "
+                          "as the paper ran it has none)")
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, eps=1e-7 if eps is None else eps, weight_decay=weight_decay)
+        return KerasAdam(params, lr=lr, eps=1e-7 if eps is None else eps, weight_decay=weight_decay)
     if name == "sgd":
         if momentum_form == "tf":
             return TFMomentumSGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7 if eps is None else eps,
-                                   momentum=momentum, weight_decay=weight_decay)
+                                   weight_decay=weight_decay)
     raise ConfigError(f"optimizer.name: unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
 
 
@@ -70,6 +116,9 @@ def optimizer_factory(name: str, momentum: float = 0.0, weight_decay: float = 0.
         raise ConfigError(f"optimizer.name: unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
     if momentum_form not in MOMENTUM_FORMS:
         raise ConfigError(f"momentum_form: unknown form '{momentum_form}' (choose from {', '.join(MOMENTUM_FORMS)})")
+    if momentum and name != "sgd":
+        raise ConfigError(f"optimizer: momentum {momentum} given to {name}; momentum is SGD's only (Keras' {name} "
+                          "as the paper ran it has none)")
 
     def make(params, lr: float) -> torch.optim.Optimizer:
         return make_optimizer(name, params, lr, momentum, weight_decay, momentum_form=momentum_form)

@@ -32,7 +32,7 @@ import torch
 
 from core.errors import WorkerLost
 from core.instantiate import build_task
-from core.optim import optimizer_factory, set_lr
+from core.optim import OptimizerFactory, optimizer_factory, set_lr
 from core.training import Run
 
 
@@ -41,7 +41,7 @@ class Job:
     task: str  # JSON of the task's instantiate node ({_target_, args...}); workers cache the built task
     optimizer: str
     lr0: float
-    momentum: float
+    sgd_momentum: float  # SGD's momentum (Adam and RMSprop take none, as Keras' defaults)
     run_seed: int
     lr: float  # LR of this trial (r times the branch multiplier)
     epochs: int
@@ -63,8 +63,15 @@ def task_of(spec: str, device: str):
     return build_task(json.loads(spec), "datagen_task", device=device)
 
 
+def trial_optimizer(name: str, sgd_momentum: float) -> OptimizerFactory:
+    """The optimizer of a datagen run as the paper names it, with the Keras updates of the authors' TF code
+    (core.optim, docs/experiments.md §2.3): SGD with momentum in TF's form, RMSprop and Adam with Keras' defaults
+    and no momentum."""
+    return optimizer_factory(name, momentum=sgd_momentum if name == "sgd" else 0.0, momentum_form="tf")
+
+
 def run_job(job: Job) -> JobResult:
-    run = Run(task_of(job.task, job.device), optimizer_factory(job.optimizer, momentum=job.momentum), job.lr0,
+    run = Run(task_of(job.task, job.device), trial_optimizer(job.optimizer, job.sgd_momentum), job.lr0,
               seed=job.run_seed, max_steps_per_epoch=job.max_steps_per_epoch)
     if job.start:
         run.restore(job.start)

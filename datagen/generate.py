@@ -87,9 +87,15 @@ def validate(cfg: DictConfig, will_train: bool = True) -> None:
         check_profile(cfg)
 
 
+# What the trainings compute beyond the config: the Keras optimizers and the Keras initialisation and BN settings of
+# the models (docs/experiments.md §2.3). A change of either changes this name, so the digest of the points changes
+# and datasets of the old code are refused instead of mixed with new points.
+CONVENTIONS = "keras-optimizers"
+
+
 def generation_key(cfg: DictConfig, node: dict) -> dict:
     """What determines the points (not where they go, nor how many processes make them)."""
-    return {"task": node, "lr_range": lr_range(cfg), "seed": cfg.seed,
+    return {"task": node, "conventions": CONVENTIONS, "lr_range": lr_range(cfg), "seed": cfg.seed,
             "frequency": [cfg.frequency_min, cfg.frequency_max], "points_per_run": cfg.points_per_run,
             "optimizers": list(cfg.optimizers), "sgd_momentum": cfg.sgd_momentum,
             "max_steps_per_epoch": cfg.datagen_task.size.max_steps_per_epoch,

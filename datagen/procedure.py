@@ -120,7 +120,7 @@ class RunSpec:
     plan: RunPlan
     task_spec: str  # JSON instantiate node of the task
     points_per_run: int
-    momentum: float
+    sgd_momentum: float
     max_steps_per_epoch: int | None
     device: str
 
@@ -161,7 +161,7 @@ def _generate_run(spec: RunSpec, out_file: Path, work: Path, pool: BranchPool, l
     progress_file = work / "progress.pt"
 
     def job(lr: float, seed: int, start: Path | None, save_to: Path | None = None) -> Job:
-        return Job(task=spec.task_spec, optimizer=plan.optimizer, lr0=plan.lr0, momentum=spec.momentum,
+        return Job(task=spec.task_spec, optimizer=plan.optimizer, lr0=plan.lr0, sgd_momentum=spec.sgd_momentum,
                    run_seed=plan.run_seed, lr=lr, epochs=n, seed=seed, start=str(start) if start else None,
                    save_to=str(save_to) if save_to else None, max_steps_per_epoch=spec.max_steps_per_epoch,
                    device=spec.device)

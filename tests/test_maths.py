@@ -215,7 +215,8 @@ def test_kendall_log_variance_gradient_and_optimum(multitask):
 
 def test_task6_log_variances_train_at_their_own_adam_1e5_whatever_the_runs_lr(multitask):
     """FE apphub task 6: UncertaintyLossNet has its own Adam(lr=1e-5) and the LR schedule acts on the ResUnet50 alone.
-    Adam's first step moves each weight by lr * m_hat / (sqrt(v_hat) + eps) = lr * g / (|g| + eps)."""
+    Keras' Adam's first step (core.optim.KerasAdam) moves each weight by lr sqrt(1 - b2) / (1 - b1) * m / (sqrt(v) + eps)
+    = lr * g / (|g| + eps / sqrt(1 - b2)) = lr * g / (|g| + 3.1622777e-6)."""
     from core.optim import WithFixedLR, build_optimizer, get_lr, optimizer_factory, set_lr
 
     model = known_multitask_net([0.0, 0.0])
@@ -230,8 +231,9 @@ def test_task6_log_variances_train_at_their_own_adam_1e5_whatever_the_runs_lr(mu
     # log-variance gradient (the test above): [0.3068528, 0.1630118]; the class bias gradient is e^0 (softmax - onehot) =
     # [2/4 - 1, 1/4, 1/4] = [-0.5, 0.25, 0.25]
     optimizer.step()
-    # log_var: -1e-5 * g / (|g| + 1e-7) = -1e-5 * 0.3068528 / 0.3068529 = -9.999997e-06, and -9.999994e-06
-    assert model.log_var.tolist() == pytest.approx([-9.999997e-06, -9.999994e-06], rel=1e-6)
+    # log_var: -1e-5 * 0.3068528 / 0.30685596 = -9.999897e-06, and -1e-5 * 0.1630118 / 0.16301496 = -9.999806e-06
+    # (torch's Adam, eps after the bias correction: -9.999997e-06 and -9.999994e-06)
+    assert model.log_var.tolist() == pytest.approx([-9.999897e-06, -9.999806e-06], rel=1e-6)
     # the class bias [ln 2, 0, 0] by plain SGD at the run's LR 0.5: - 0.5 * [-0.5, 0.25, 0.25]
     assert model.classify[-1].bias.tolist() == pytest.approx([LN2 + 0.25, -0.125, -0.125], abs=1e-6)
 
@@ -351,10 +353,11 @@ def test_smooth_l1_beta_positives_only_and_batch_mean():
 
 
 def test_encode_targets_thresholds_and_box_deltas():
+    # IoU with the authors' +1 pixel areas (docs/experiments.md §7.2): the gt box covers 11 x 11 = 121 pixels
     anchors = torch.tensor([[0.0, 0.0, 10.0, 10.0],  # IoU 1
                             [20.0, 20.0, 30.0, 30.0],  # IoU 0
-                            [0.0, 0.0, 10.0, 14.0],  # IoU 100 / 140 = 0.714 > 0.5
-                            [0.0, 0.0, 10.0, 22.0]])  # IoU 100 / 220 = 0.455 in (0.4, 0.5]
+                            [0.0, 0.0, 10.0, 14.0],  # IoU 121 / (11 * 15) = 0.733 > 0.5
+                            [0.0, 0.0, 10.0, 22.0]])  # IoU 121 / (11 * 23) = 0.478 in (0.4, 0.5]
     cls, reg = encode_targets(anchors, torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([5]))
     assert cls.tolist() == [5, -1, 5, -2]
     # anchor 2: dx1 = (0 - 0) / 10, dy1 = (0 - 0) / 14, log(10 / 10) = 0, log(10 / 14) = -0.3364722
@@ -364,10 +367,11 @@ def test_encode_targets_thresholds_and_box_deltas():
 
 
 def test_encode_targets_forces_each_objects_best_anchor_positive():
-    anchors = torch.tensor([[0.0, 0.0, 10.0, 25.0],  # IoU 0.296 (below): background by threshold, but best
+    anchors = torch.tensor([[0.0, 0.0, 10.0, 25.0],  # IoU 0.321 (below): background by threshold, but best
                             [50.0, 50.0, 60.0, 60.0]])
     cls, reg = encode_targets(anchors, torch.tensor([[2.0, 5.0, 12.0, 15.0]]), torch.tensor([7]))
-    # gt = [2, 5, 12, 15] vs anchor [0, 0, 10, 25]: inter = 8 * 10 = 80, union = 100 + 250 - 80 = 270 -> 0.296
+    # gt = [2, 5, 12, 15] vs anchor [0, 0, 10, 25], +1 pixel areas: inter = (10 - 2 + 1) * (15 - 5 + 1) = 99,
+    # union = 11 * 11 + 11 * 26 - 99 = 308 -> 0.321
     # still the best anchor -> forced to 0.99 -> positive with label 7
     assert cls.tolist() == [7, -1]
     # dx1 = (2 - 0) / 10 = 0.2, dy1 = (5 - 0) / 25 = 0.2, log(10 / 10) = 0, log(10 / 25) = -0.9162907
