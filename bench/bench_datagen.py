@@ -46,10 +46,10 @@ def main(task: str = "montgomery_unet", epochs: int = 2, repeats: int = 5) -> fl
     try:
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = Path(tmp) / "C.pt"
-            pool.run_all([Job(task=spec, optimizer="adam", lr0=1e-3, momentum=0.0, run_seed=0, lr=1e-3, epochs=1, seed=0,
+            pool.run_all([Job(task=spec, optimizer="adam", lr0=1e-3, sgd_momentum=0.0, run_seed=0, lr=1e-3, epochs=1, seed=0,
                               save_to=str(checkpoint))])
             pool.warm_up(spec)
-            branches = [Job(task=spec, optimizer="adam", lr0=1e-3, momentum=0.0, run_seed=0, lr=1e-3 * m, epochs=epochs,
+            branches = [Job(task=spec, optimizer="adam", lr0=1e-3, sgd_momentum=0.0, run_seed=0, lr=1e-3 * m, epochs=epochs,
                             seed=a, start=str(checkpoint))
                         for a, m in enumerate(ACTIONS)]
             one, three = ratio(lambda k: pool.run_all(branches[:k]), repeats)
