@@ -90,7 +90,7 @@ def validate(cfg: DictConfig, will_train: bool = True) -> None:
 # What the trainings compute beyond the config: the Keras optimizers and the Keras initialisation and BN settings of
 # the models (docs/experiments.md §2.3). A change of either changes this name, so the digest of the points changes
 # and datasets of the old code are refused instead of mixed with new points.
-CONVENTIONS = "keras-optimizers"
+CONVENTIONS = "keras-optimizers+keras-init"
 
 
 def generation_key(cfg: DictConfig, node: dict) -> dict:

@@ -4,7 +4,8 @@ paper: WRN-28-2 as in the authors' repo (source/proxy_test/wideresnet_svhn.py) โ
 32/64/128, each block conv-BN-ReLU x2 on the branch, then shortcut + branch with no activation after the add; the
 shortcut is the identity, or a linear 1x1 conv (with bias) where the width changes; MaxPooling2D(2) between stages
 instead of strided convs, global average pooling + Dense(10); dropout 0. As Keras builds it, every conv has a bias
-(Conv2D default) and every BN is Keras' BatchNormalization (momentum 0.99 = PyTorch 0.01, epsilon 1e-3). Input x/255;
+(Conv2D default), every BN is Keras' BatchNormalization (momentum 0.99 = PyTorch 0.01, epsilon 1e-3) and every conv
+and the Dense start glorot_uniform with zero bias (core.keras_init, docs/experiments.md ยง2.3). Input x/255;
 CoarseDropout (1 hole of 8x8, fill 0) on every training image, as FE applies it. Adam, batch 128.
 mini/smoke: the same network family (depth 10: one block per stage) on scikit-learn's 8x8 digits with a
 2x2 hole, offline.
@@ -17,16 +18,14 @@ import torch
 from torch import nn
 
 from core.check_data import require, required
+from core.keras_init import keras_conventions_
 from core.tasks import ClassificationTask, host_to_device, tensor_batches
 from core.tasks.digits import digits_tensors
 
 
-KERAS_BN = dict(momentum=0.01, eps=1e-3)  # Keras BatchNormalization defaults (momentum 0.99 = 1 - 0.01 in PyTorch)
-
-
 def conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
-    """Conv2D(3x3, 'same', bias) - BatchNormalization - ReLU, Keras defaults."""
-    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out, **KERAS_BN), nn.ReLU()]
+    """Conv2D(3x3, 'same', bias) - BatchNormalization - ReLU (Keras defaults: WideResNet applies core.keras_init)."""
+    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
 class Block(nn.Module):
@@ -58,6 +57,7 @@ class WideResNet(nn.Module):
                 c_in = base * width
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(c_in, classes)
+        keras_conventions_(self)
 
     def forward(self, x):
         return self.head(self.features(x).mean(dim=(2, 3)))

@@ -70,13 +70,14 @@ def test_paper_lstm_on_ptb_shapes():
 def test_anchor_targets_follow_spec():
     anchors = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 12], [0, 0, 10, 20], [50, 50, 60, 60]])
     cls, reg = encode_targets(anchors, torch.tensor([[0.0, 0, 10, 11]]), torch.tensor([7]))
-    # IoUs 10/11 (>0.5 positive), 11/12 (best: forced positive), 0.55 (positive), 0 (background)
+    # IoUs with the authors' +1 pixel areas: 121/132 (>0.5 positive), 132/143 (best: forced positive),
+    # 132/231 = 0.571 (positive), 0 (background)
     assert cls.tolist() == [7, 7, 7, -1]
     cls, _ = encode_targets(anchors[2:3], torch.tensor([[0.0, 0, 10, 9]]), torch.tensor([1]))
-    assert cls.tolist() == [1]  # best anchor forced to 0.99 even at IoU 0.45
+    assert cls.tolist() == [1]  # best anchor forced to 0.99 even at IoU 110/231 = 0.476
     two = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 22]])
     cls, _ = encode_targets(two, torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([0]))
-    assert cls.tolist() == [0, IGNORE]  # IoU 10/22 = 0.45 is in (0.4, 0.5]
+    assert cls.tolist() == [0, IGNORE]  # IoU 121/253 = 0.478 (+1 pixel areas) is in (0.4, 0.5]
     pos = reg[:3]
     assert torch.allclose(decode_boxes(anchors[:3], pos), torch.tensor([[0.0, 0, 10, 11]] * 3), atol=1e-5)
 

@@ -5,6 +5,13 @@ Torchvision supplies VGG/DenseNet/Inception/ResNet (randomly initialised: the pa
 FastEstimator apphub models the authors' tasks came from [I]: the IMDB LSTM (Embedding 100, Conv1D 32, MaxPool 4,
 LSTM 64, Dense 250), FE's siamese net (Koch) for 105x105 Omniglot, the Shakespeare GRU (Embedding 256, GRU 1024),
 task 6's ResUnet50; tasks 11-12 use FastEstimator's own UNet (`fe_unet`).
+
+Initialisation (docs/experiments.md §2.3): the authors wrote their models in TF/Keras, so a model built here from
+scratch starts as its Keras twin would (core.keras_init: glorot_uniform, zero bias, Keras BatchNormalization)
+[I: the datagen code is not public] -- VGG (Keras layers), DenseNet121 and InceptionV3 (keras.applications,
+weights=None), the IMDB LSTM, the GRU, the BERT tagger's head and the mini stand-ins (UNet, Siamese). Left as they
+are: pretrained weights (task 6's ResNet50, BERT), and the models whose FastEstimator source sets its own init
+(KochSiamese, ResUNet50's decoder, fe_unet).
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import torch
 import torchvision
 from torch import nn
 
+from core.keras_init import APPLICATIONS_BN_EPS, keras_conventions_
 from core.pretrained import resnet50
 
 
@@ -21,15 +29,20 @@ def vgg_cifar(depth: int, batch_norm: bool, outputs: int) -> nn.Module:
     model = getattr(torchvision.models, name)(weights=None, num_classes=outputs)
     model.avgpool = nn.Flatten()
     model.classifier[0] = nn.Linear(512, 4096)
-    return model
+    return keras_conventions_(model)  # keras.applications VGG16/19: Keras defaults; VGG19 + BN: Keras' BN defaults
 
 
 def densenet121(classes: int) -> nn.Module:
-    return torchvision.models.densenet121(weights=None, num_classes=classes)
+    """keras.applications.DenseNet121's start: glorot convs and Dense, BatchNormalization(epsilon=1.001e-5)."""
+    return keras_conventions_(torchvision.models.densenet121(weights=None, num_classes=classes),
+                              bn_eps=APPLICATIONS_BN_EPS)
 
 
 def inception_v3(classes: int) -> nn.Module:
-    return torchvision.models.inception_v3(weights=None, num_classes=classes, aux_logits=False, init_weights=True)
+    """keras.applications.InceptionV3's start: glorot convs (no bias) and Dense; BN epsilon 1e-3 (torchvision sets
+    it too), momentum 0.99. torchvision's own init is skipped: keras_conventions_ draws every weight again."""
+    return keras_conventions_(torchvision.models.inception_v3(weights=None, num_classes=classes, aux_logits=False,
+                                                              init_weights=False))
 
 
 def conv_block(cin: int, cout: int) -> nn.Module:
@@ -62,6 +75,7 @@ class UNet(nn.Module):
         self.up = nn.ModuleList(nn.ConvTranspose2d(w, w // 2, 2, stride=2) for w in widths[:0:-1])
         self.merge = nn.ModuleList(conv_block(w, w // 2) for w in widths[:0:-1])
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        keras_conventions_(self)
 
     def forward(self, x):
         skips = []
@@ -137,6 +151,7 @@ class ImdbLSTM(nn.Module):
         self.conv = nn.Conv1d(embed, conv, 3, padding=1)
         self.lstm = nn.LSTM(conv, hidden, batch_first=True)
         self.head = nn.Sequential(nn.Linear(hidden, dense), nn.ReLU(), nn.Linear(dense, 1))
+        keras_conventions_(self)  # FE apphub imdb_tf.py: Keras layers with their defaults
 
     def forward(self, x):
         h = torch.relu(self.conv(self.embed(x).transpose(1, 2)))
@@ -148,14 +163,15 @@ class ImdbLSTM(nn.Module):
 class BertTagger(nn.Module):
     """BERT encoder + per-token linear tagger (task 8). `pretrained` is the local directory of a Hugging Face
     checkpoint (paper: bert-base-uncased, see MitMovieNER.bert_dir), read offline; None builds the same shapes
-    randomly."""
+    randomly. BERT keeps its weights (or transformers' init, BERT's own truncated normal 0.02); the tagger head starts
+    as the Keras Dense of FE apphub's bert_tf.py (glorot_uniform, zero bias)."""
 
     def __init__(self, tags: int, pretrained: str | None = None, config: dict | None = None):
         super().__init__()
         from transformers import BertConfig, BertModel
         self.bert = (BertModel.from_pretrained(pretrained, local_files_only=True) if pretrained
                      else BertModel(BertConfig(**(config or {}))))
-        self.tag = nn.Linear(self.bert.config.hidden_size, tags)
+        self.tag = keras_conventions_(nn.Linear(self.bert.config.hidden_size, tags))
 
     def forward(self, x):
         return self.tag(self.bert(input_ids=x, attention_mask=(x != 0).long()).last_hidden_state)
@@ -168,6 +184,7 @@ class Siamese(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(embedding, 1)
+        keras_conventions_(self)
 
     def forward(self, a, b):
         return self.head(torch.abs(self.encoder(a) - self.encoder(b))).squeeze(-1)
@@ -210,6 +227,7 @@ class CharGRU(nn.Module):
         self.embed = nn.Embedding(vocab, embed)
         self.gru = nn.GRU(embed, hidden, batch_first=True)
         self.out = nn.Linear(hidden, vocab)
+        keras_conventions_(self)  # Keras GRU (reset_after, two zero biases as torch's) and Dense defaults
 
     def forward(self, x):
         return self.out(self.gru(self.embed(x))[0])

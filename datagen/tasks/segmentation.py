@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import Subset
 
+from core.keras_init import keras_conventions_
 from core.pretrained import resnet50_imagenet_inputs
 from datagen.tasks import offline_data, paper_models
 from datagen.tasks.base import DatagenTask, MappedDataset, accuracy
@@ -165,7 +166,8 @@ class Cub200UNet(MontgomeryUNet):
 
 
 class TinyMultiTask(nn.Module):
-    """Mini multi-task net: shared conv encoder, class head and upsampling mask head, Kendall log-variances."""
+    """Mini multi-task net: shared conv encoder, class head and upsampling mask head, Kendall log-variances. Keras'
+    layer defaults (core.keras_init) [I: the authors' datagen code is not public]; the log-variances start at 0."""
 
     def __init__(self, width: int, classes: int):
         super().__init__()
@@ -175,6 +177,7 @@ class TinyMultiTask(nn.Module):
         self.segment = nn.Sequential(nn.ConvTranspose2d(2 * width, width, 2, stride=2), nn.ReLU(),
                                      nn.Conv2d(width, 1, 1))
         self.log_var = nn.Parameter(torch.zeros(2))
+        keras_conventions_(self)
 
     def fixed_lr_parameters(self):  # as the paper model (paper_models.ResUNet50): Adam(1e-5), outside the run's LR
         return [("adam", 1e-5, [self.log_var])]

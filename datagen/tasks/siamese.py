@@ -95,7 +95,7 @@ class OmniglotSiamese(DatagenTask):
         return (torch.rand(shape, generator=generator), torch.rand(shape, generator=generator),
                 torch.randint(0, 2, (n,), generator=generator).float())
 
-    def small_model(self):
+    def small_model(self):  # Keras' layer defaults (paper_models.Siamese applies core.keras_init)
         w = self.width
         encoder = nn.Sequential(nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                                 nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.Flatten(),

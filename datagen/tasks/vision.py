@@ -3,6 +3,8 @@
 Offline stand-ins: scikit-learn's 8x8 digits for SVHN (tasks 1-3), generated textures for Food-101 (4-5).
 Paper data: FastEstimator's svhn_cropped (32x32x3) and food101 (resized to 224 for DenseNet121, 299 for
 InceptionV3, the torchvision input sizes [I]). Pixels are scaled to [0, 1].
+Every model here, mini stand-in or paper size, starts as its Keras twin would (core.keras_init, docs/experiments.md
+§2.3) [I: the authors' datagen code is not public; their public model code is all TF/Keras].
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
+from core.keras_init import APPLICATIONS_BN_EPS, keras_conventions_
 from datagen.tasks import offline_data, paper_models
 from datagen.tasks.base import DatagenTask, MappedDataset, accuracy
 
@@ -29,11 +32,11 @@ def svhn_tensors(root_dir):
 def small_cnn(in_channels: int, width: int, outputs: int, batch_norm: bool = False) -> nn.Module:
     """VGG-style 2-stage conv net for 8x8-16x16 inputs (mini stand-in for the VGG family)."""
     norm = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
-    return nn.Sequential(
+    return keras_conventions_(nn.Sequential(
         nn.Conv2d(in_channels, width, 3, padding=1), norm(width), nn.ReLU(),
         nn.Conv2d(width, width, 3, padding=1), norm(width), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(width, 2 * width, 3, padding=1), norm(2 * width), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-        nn.Flatten(), nn.Linear(8 * width, outputs))
+        nn.Flatten(), nn.Linear(8 * width, outputs)))
 
 
 class SvhnClassification(DatagenTask):
@@ -175,6 +178,7 @@ class TinyDenseNet(nn.Module):
                                                   nn.Conv2d(width * (i + 1), width, 3, padding=1))
                                     for i in range(layers))
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width * (layers + 1), classes))
+        keras_conventions_(self, bn_eps=APPLICATIONS_BN_EPS)  # as the DenseNet121 it stands in for
 
     def forward(self, x):
         features = [self.stem(nn.functional.max_pool2d(x, 2))]
@@ -193,6 +197,7 @@ class TinyInception(nn.Module):
                                        nn.Conv2d(width, width, 5, padding=2),
                                        nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(width, width, 1))])
         self.head = nn.Sequential(nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, classes))
+        keras_conventions_(self)
 
     def forward(self, x):
         x = self.stem(x)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.keras_init import keras_conventions_
 from core.tasks import ClassificationTask, host_to_device, tensor_batches
 from core.tasks.digits import digits_tensors
 from core.check_data import require, required, verify
@@ -38,7 +39,9 @@ class Residual(nn.Module):
 
 
 class ResNet9(nn.Module):
-    """The repo's TF ResNet9 (docs/experiments.md §7.1): residuals after layer1 and layer3 only, global max pool."""
+    """The repo's TF ResNet9 (docs/experiments.md §7.1): residuals after layer1 and layer3 only, global max pool.
+    Keras' Conv2D/Dense start (glorot_uniform, zero bias, core.keras_init); its BNs keep the momentum 0.8 the repo
+    sets (torch 0.2, eps 1e-3), which the helper leaves alone."""
 
     def __init__(self, in_channels: int = 3, width: int = 64, classes: int = 10):
         super().__init__()
@@ -50,6 +53,7 @@ class ResNet9(nn.Module):
             conv_bn(4 * w, 8 * w, pool=True), Residual(8 * w),
             nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.head = nn.Linear(8 * w, classes)
+        keras_conventions_(self)
 
     def forward(self, x):
         return self.head(self.features(x))

@@ -16,14 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.keras_init import keras_conventions_
 from core.tasks import Task, tensor_batches
 from core.check_data import require, required
 
 
 class LSTMLanguageModel(nn.Module):
-    """Keras-equivalent init: uniform(+-0.05) embedding; LSTM kernel (in, 4u) glorot_uniform (Keras default) and
-    recurrent kernel (u, 4u) glorot_uniform (the repo sets it, docs/experiments.md §7.3), each over the whole
-    4-gate matrix as Keras draws it (fan_out = 4u), not per gate; one zero bias with forget-gate bias 1 (Keras
+    """Keras-equivalent init (core.keras_init): uniform(+-0.05) embedding; LSTM kernel (in, 4u) glorot_uniform (Keras
+    default) and recurrent kernel (u, 4u) glorot_uniform (the repo sets it, docs/experiments.md §7.3), each over the
+    whole 4-gate matrix as Keras draws it (fan_out = 4u), not per gate; one zero bias with forget-gate bias 1 (Keras
     unit_forget_bias); Glorot dense. PyTorch stores the transposes, (4u, in) and (4u, u): same fans, same limit."""
 
     def __init__(self, vocab: int, embedding: int = 300, units: int = 600, dropout: float = 0.5):
@@ -32,14 +33,7 @@ class LSTMLanguageModel(nn.Module):
         self.lstm = nn.LSTM(embedding, units, batch_first=True)
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(units, vocab)
-        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
-        nn.init.xavier_uniform_(self.lstm.weight_ih_l0)  # limit sqrt(6 / (in + 4u))
-        nn.init.xavier_uniform_(self.lstm.weight_hh_l0)  # limit sqrt(6 / (u + 4u))
-        nn.init.zeros_(self.lstm.bias_hh_l0)
-        nn.init.zeros_(self.lstm.bias_ih_l0)
-        nn.init.ones_(self.lstm.bias_ih_l0.data[units:2 * units])
-        nn.init.xavier_uniform_(self.dense.weight)
-        nn.init.zeros_(self.dense.bias)
+        keras_conventions_(self, recurrent_initializer="glorot_uniform")  # limits sqrt(6 / (in + 4u)), (u + 4u)
 
     def forward(self, x):  # stateless: a fresh zero state every batch, as the repo's Keras model
         return self.dense(self.dropout(self.lstm(self.embedding(x))[0]))

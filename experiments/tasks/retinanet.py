@@ -13,6 +13,7 @@ import torch
 import torchvision
 from torch import nn
 
+from core.keras_init import APPLICATIONS_BN_EPS, keras_conventions_
 from core.pretrained import resnet50
 
 SCALES = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
@@ -40,14 +41,26 @@ def make_anchors(image_size: int, levels: int = 5, anchor_scale: float = 4.0) ->
     return torch.cat(out)
 
 
+def iou_plus_one(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
+    """(N, M) IoU of x1, y1, x2, y2 boxes with the +1 pixel convention of the authors' AnchorBox._get_iou
+    (docs/experiments.md §7.2): area (x2 - x1 + 1)(y2 - y1 + 1), intersection max(min x2 - max x1 + 1, 0) per side."""
+    a, b = boxes_a[:, None, :], boxes_b[None, :, :]
+    side = (torch.minimum(a[..., 2:], b[..., 2:]) - torch.maximum(a[..., :2], b[..., :2]) + 1).clamp(min=0)
+    inter = side[..., 0] * side[..., 1]
+    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
+    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    return inter / (area_a + area_b - inter)
+
+
 def encode_targets(anchors: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor):
-    """Anchor targets (docs/experiments.md §7.2): each object's best anchor is forced to IoU 0.99; IoU > 0.5 positive,
-    0.4 < IoU <= 0.5 ignore, else background. Box targets dx1, dy1 (by anchor size), log w, log h."""
+    """Anchor targets (docs/experiments.md §7.2): each object's best anchor is forced to IoU 0.99; IoU (+1 pixel
+    convention, `iou_plus_one`) > 0.5 positive, 0.4 < IoU <= 0.5 ignore, else background. Box targets dx1, dy1 (by
+    anchor size), log w, log h."""
     cls = torch.full((len(anchors),), BACKGROUND, dtype=torch.long)
     reg = torch.zeros(len(anchors), 4)
     if len(boxes) == 0:
         return cls, reg
-    iou = torchvision.ops.box_iou(anchors, boxes)  # (A, G)
+    iou = iou_plus_one(anchors, boxes)  # (A, G)
     iou[iou.argmax(0), torch.arange(len(boxes))] = 0.99
     best, obj = iou.max(1)
     cls[(best > 0.4) & (best <= 0.5)] = IGNORE
@@ -88,7 +101,9 @@ def retinanet_loss(cls_logits, box_reg, cls_target, box_target, alpha=0.25, gamm
 
 
 class RetinaNet(nn.Module):
-    """Backbone (returns C3, C4, C5) + FPN + class/box heads shared across levels (docs/experiments.md §7.2)."""
+    """Backbone (returns C3, C4, C5) + FPN + class/box heads shared across levels (docs/experiments.md §7.2).
+    The authors' FPN convs set no initializer: Keras' Conv2D start (glorot_uniform, zero bias, core.keras_init);
+    their heads set N(0, 0.01) and, on the class output, the prior bias log(1/99) (`_head`)."""
 
     def __init__(self, backbone: nn.Module, backbone_channels: tuple[int, int, int], num_classes: int,
                  width: int = 256, levels: int = 5, anchors_per_location: int = 9):
@@ -99,6 +114,8 @@ class RetinaNet(nn.Module):
         self.smooth = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(3))
         self.extra = nn.ModuleList(nn.Conv2d(c5 if i == 0 else width, width, 3, stride=2, padding=1)
                                    for i in range(levels - 3))
+        for convs in (self.lateral, self.smooth, self.extra):
+            keras_conventions_(convs)
         self.cls_head = self._head(width, num_classes * anchors_per_location)
         self.box_head = self._head(width, 4 * anchors_per_location)
         nn.init.constant_(self.cls_head[-1].bias, math.log(1 / 99))  # prior 0.01
@@ -140,7 +157,9 @@ class ResNet50Features(nn.Module):
     """torchvision ResNet50 returning C3 (layer2), C4 (layer3), C5 (layer4): Keras layers 80/142/last.
 
     `weights_path`: a torchvision ResNet50 state dict (the paper: ImageNet weights, docs/experiments.md §7.2, found by
-    core.pretrained); None builds a randomly initialised backbone. Nothing is downloaded."""
+    core.pretrained); None builds a randomly initialised backbone (torchvision's init). Nothing is downloaded.
+    Its BatchNorms update their statistics as Keras' ResNet50 does (momentum 0.99 = torch 0.01, epsilon 1.001e-5);
+    the weights are left as loaded (docs/experiments.md §2.3)."""
 
     channels = (512, 1024, 2048)
 
@@ -149,6 +168,7 @@ class ResNet50Features(nn.Module):
         net = resnet50(weights_path)
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
         self.layer2, self.layer3, self.layer4 = net.layer2, net.layer3, net.layer4
+        keras_conventions_(self, init=False, bn_eps=APPLICATIONS_BN_EPS)
 
     def forward(self, x):
         c3 = self.layer2(self.stem(x))
@@ -157,7 +177,8 @@ class ResNet50Features(nn.Module):
 
 
 class SmallFeatures(nn.Module):
-    """mini backbone: stride-2 conv-BN-ReLU stages, C3/C4/C5 at strides 8/16/32."""
+    """mini backbone: stride-2 conv-BN-ReLU stages, C3/C4/C5 at strides 8/16/32; Keras' Conv2D and
+    BatchNormalization defaults (core.keras_init), as the stand-in for the authors' Keras ResNet50 [I]."""
 
     def __init__(self, width: int = 16):
         super().__init__()
@@ -169,6 +190,7 @@ class SmallFeatures(nn.Module):
 
         self.stem = nn.Sequential(stage(3, w), stage(w, 2 * w), stage(2 * w, 4 * w))
         self.c4, self.c5 = stage(4 * w, 8 * w), stage(8 * w, 8 * w)
+        keras_conventions_(self)
 
     def forward(self, x):
         c3 = self.stem(x)
