@@ -131,6 +131,30 @@ metric-study: $(STAMP) ## best-by-metric models of candidates 1-5 on the CIFAR10
 	$(PY) -m experiments.benchmark -m experiment=metric_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
 	$(PY) -m experiments.table profile=$(PROFILE) study=metric_study
 
+# ---- the paper's amount of ARC data on the stand-ins ---------------------------------------------------------------
+# configs/experiment/datagen_paper_count.yaml (42 runs per task: 5,040 points on mini), ARC's candidates at the paper's
+# 300 epochs (docs/experiments.md §4.3; mini's default is 100 on ~720 points), the proxy selection, and the 9 cells of
+# Tables 2-4 with BLR, arc and arc_published. Everything lives under artifacts/<profile>_paper_count/, so the
+# profile's default run is untouched. Every step resumes: after a kill, run the same command again.
+PAPER_COUNT = paths.artifacts='$${paths.root}/artifacts/$(PROFILE)_paper_count'
+PAPER_COUNT_EPOCHS = $(if $(filter mini,$(PROFILE)),sizes.mini.epochs=300)
+.PHONY: study-paper-count
+study-paper-count: $(STAMP) ## ARC trained on the paper's amount of data (5,040 points on mini), selected, benchmarked
+	$(PY) -m datagen -m experiment=datagen_paper_count profile=$(PROFILE) $(PAPER_COUNT)
+	$(PY) -m datagen.correct profile=$(PROFILE) $(PAPER_COUNT)
+	$(PY) -m arc_model profile=$(PROFILE) dry_run=true $(PAPER_COUNT_EPOCHS) $(PAPER_COUNT)
+	$(PY) -m arc_model -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(PAPER_COUNT_EPOCHS) $(PAPER_COUNT)
+	$(PY) -m arc_model.candidates profile=$(PROFILE) $(PAPER_COUNT)
+	$(PY) -m selection -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(PAPER_COUNT)
+	$(PY) -m selection.pick profile=$(PROFILE) $(PAPER_COUNT)
+	$(PY) -m experiments.range_test -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(PAPER_COUNT)
+	for study in table2_cifar10 table3_mscoco table4_ptb; do \
+	  $(PY) -m experiments.benchmark -m experiment=$$study profile=$(PROFILE) schedule=constant,arc,arc_published \
+	    $(HYDRA_LAUNCHER) $(PAPER_COUNT) || exit 1; \
+	done
+	$(PY) -m experiments.table profile=$(PROFILE) $(PAPER_COUNT)
+	$(PY) -m figures profile=$(PROFILE) $(PAPER_COUNT)
+
 # ---- inputs, GPU timing, planning, SLURM (issue #9) -------------------------------------------------------------
 # `make check-data PROFILE=paper paths.data=/data paths.weights=/weights`: make variables named like the keys of
 # the paths group are passed on as overrides. `make plan` plans PROFILE when given, else PLAN_PROFILE (paper).
