@@ -50,7 +50,7 @@ lock: ## regenerate requirements-lock.txt: pip freeze --all of a scratch venv wi
 	@echo "lock: requirements-lock.txt holds $$(grep -c '==' requirements-lock.txt) pins"
 
 help: ## this list (make <target> PROFILE=smoke|mini|paper ARGS="<Hydra overrides>")
-	@echo "make <target> [PROFILE=mini] [ARGS=...]; targets:"
+	@echo "make <target> [PROFILE=mini] [ARGS=...]; targets (reproduce passes ARGS to every stage, after check-args):"
 	@awk -F':.*## ' '/^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 test: $(STAMP) ## the test suite (installs .venv first on a fresh clone)
@@ -62,14 +62,23 @@ bench: $(STAMP) ## all benchmarks; one with e.g. `make bench BENCH=engine`
 train: $(STAMP) ## one training run of a task (python -m core.single_run)
 	$(PY) -m core.single_run profile=$(PROFILE) $(ARGS)
 
-reproduce: $(STAMP) ## the whole pipeline on one profile (smoke adds one-seed n-study and metric study for Figs 7, 14)
-	$(if $(filter paper,$(PROFILE)),$(MAKE) --no-print-directory check-data PROFILE=$(PROFILE) ARGS=)
-	$(MAKE) --no-print-directory datagen PROFILE=$(PROFILE) ARGS=
-	$(MAKE) --no-print-directory train_arc PROFILE=$(PROFILE) ARGS=
-	$(MAKE) --no-print-directory select PROFILE=$(PROFILE) ARGS=
-	$(MAKE) --no-print-directory benchmark PROFILE=$(PROFILE) ARGS=
-	$(if $(filter smoke,$(PROFILE)),$(MAKE) --no-print-directory n-study metric-study PROFILE=smoke ARGS=seed=0)
-	$(MAKE) --no-print-directory figures PROFILE=$(PROFILE) ARGS=
+# `make reproduce ARGS="..."` hands ARGS to every command of every stage (the sub-makes inherit ARGS; REPRODUCE=1 adds
+# it to the follow-up commands a stage target run alone does not pass it to: datagen's correction, the benchmark
+# tables). check-args first composes every stage's config with ARGS and refuses, in one line, an override that one
+# of them lacks (e.g. bench_task=..., which only the benchmark stage has), a sweep, or profile=... (use PROFILE).
+reproduce: $(STAMP) ## the whole pipeline on one profile; ARGS reach every stage (check-args refuses one a stage lacks)
+	$(if $(strip $(ARGS)),$(MAKE) --no-print-directory check-args PROFILE=$(PROFILE))
+	$(if $(filter paper,$(PROFILE)),$(MAKE) --no-print-directory check-data PROFILE=$(PROFILE) REPRODUCE=1)
+	$(MAKE) --no-print-directory datagen PROFILE=$(PROFILE) REPRODUCE=1
+	$(MAKE) --no-print-directory train_arc PROFILE=$(PROFILE) REPRODUCE=1
+	$(MAKE) --no-print-directory select PROFILE=$(PROFILE) REPRODUCE=1
+	$(MAKE) --no-print-directory benchmark PROFILE=$(PROFILE) REPRODUCE=1
+	$(if $(filter smoke,$(PROFILE)),$(MAKE) --no-print-directory n-study metric-study PROFILE=smoke REPRODUCE=1 STUDY_ARGS=seed=0)
+	$(MAKE) --no-print-directory figures PROFILE=$(PROFILE) REPRODUCE=1
+
+.PHONY: check-args
+check-args: $(STAMP) ## does every stage of `make reproduce` take ARGS? (one line naming an override a stage refuses)
+	$(PY) -m core.plan --check-args profile=$(PROFILE) --studies="$(BENCH_STUDIES)" $(ARGS)
 
 figures: $(STAMP) ## Tables 2-4 (md/LaTeX/CSV, * and # markers), Figs 3-14, artifacts/<profile>/REPORT.md
 	$(PY) -m figures profile=$(PROFILE) $(ARGS)
@@ -89,11 +98,16 @@ clean-artifacts: ## delete artifacts/<PROFILE>
 LAUNCHER ?= $(if $(filter smoke,$(PROFILE)),,local)
 HYDRA_LAUNCHER = $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER))
 PLAN_PROFILE ?= paper
+# ARGS for the follow-up commands of a stage (datagen's correction, the benchmark tables) under `make reproduce` only:
+# run alone, `make datagen ARGS=datagen_task=...` must not hand a datagen key to the correction's config
+REPRODUCE ?=
+REPRODUCE_ARGS = $(if $(REPRODUCE),$(ARGS))
+STUDY_ARGS ?=
 .PHONY: datagen correct plan train_arc select range-test benchmark benchmark-table n-study metric-study
 
 datagen: $(STAMP) ## stages 1-2: the 12 Table-1 tasks (configs/experiment/datagen_table1.yaml), then correction
 	$(PY) -m datagen -m profile=$(PROFILE) $(DATAGEN_SWEEP) $(ARGS)
-	$(PY) -m datagen.correct profile=$(PROFILE)
+	$(PY) -m datagen.correct profile=$(PROFILE) $(REPRODUCE_ARGS)
 
 correct: $(STAMP) ## ground-truth correction only (e.g. ARGS="rule=argmin last_point=drop")
 	$(PY) -m datagen.correct profile=$(PROFILE) $(ARGS)
@@ -118,29 +132,34 @@ benchmark: range-test ## stage 5: Tables 2-4 and the extended baselines, then th
 	for study in $(BENCH_STUDIES); do \
 	  $(PY) -m experiments.benchmark -m experiment=$$study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS) || exit 1; \
 	done
-	$(PY) -m experiments.table profile=$(PROFILE)
+	$(PY) -m experiments.table profile=$(PROFILE) $(REPRODUCE_ARGS)
 
 benchmark-table: $(STAMP) ## only the per-task median tables of the benchmark runs done so far
 	$(PY) -m experiments.table profile=$(PROFILE)
 
 n-study: $(STAMP) ## ARC every n = 1..6 epochs on the CIFAR10 task (App. A.5)
-	$(PY) -m experiments.benchmark -m experiment=n_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
-	$(PY) -m experiments.table profile=$(PROFILE) study=n_study
+	$(PY) -m experiments.benchmark -m experiment=n_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(STUDY_ARGS) $(ARGS)
+	$(PY) -m experiments.table profile=$(PROFILE) study=n_study $(REPRODUCE_ARGS)
 
 metric-study: $(STAMP) ## best-by-metric models of candidates 1-5 on the CIFAR10 task (App. A.1)
-	$(PY) -m experiments.benchmark -m experiment=metric_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
-	$(PY) -m experiments.table profile=$(PROFILE) study=metric_study
+	$(PY) -m experiments.benchmark -m experiment=metric_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(STUDY_ARGS) $(ARGS)
+	$(PY) -m experiments.table profile=$(PROFILE) study=metric_study $(REPRODUCE_ARGS)
 
 # ---- the paper's amount of ARC data on the stand-ins ---------------------------------------------------------------
 # configs/experiment/datagen_paper_count.yaml (42 runs per task: 5,040 points on mini), ARC's candidates at the paper's
 # 300 epochs (docs/experiments.md §4.3; mini's default is 100 on ~720 points), the proxy selection, and the 9 cells of
 # Tables 2-4 with BLR, arc and arc_published. Everything lives under artifacts/<profile>_paper_count/, so the
 # profile's default run is untouched. Every step resumes: after a kill, run the same command again.
+# The runs are generated in blocks of 6 per task over all 12 tasks (runs 0-5 of every task, then 6-11, ...), so that
+# the data on disk is balanced over the tasks at any moment; the first block is the profile's default dataset.
 PAPER_COUNT = paths.artifacts='$${paths.root}/artifacts/$(PROFILE)_paper_count'
 PAPER_COUNT_EPOCHS = $(if $(filter mini,$(PROFILE)),sizes.mini.epochs=300)
+PAPER_COUNT_BLOCKS = $(if $(filter smoke,$(PROFILE)),1 2,6 12 18 24 30 36 42)
 .PHONY: study-paper-count
 study-paper-count: $(STAMP) ## ARC trained on the paper's amount of data (5,040 points on mini), selected, benchmarked
-	$(PY) -m datagen -m experiment=datagen_paper_count profile=$(PROFILE) $(PAPER_COUNT)
+	for runs in $(PAPER_COUNT_BLOCKS); do \
+	  $(PY) -m datagen -m experiment=datagen_paper_count profile=$(PROFILE) runs=$$runs $(PAPER_COUNT) || exit 1; \
+	done
 	$(PY) -m datagen.correct profile=$(PROFILE) $(PAPER_COUNT)
 	$(PY) -m arc_model profile=$(PROFILE) dry_run=true $(PAPER_COUNT_EPOCHS) $(PAPER_COUNT)
 	$(PY) -m arc_model -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(PAPER_COUNT_EPOCHS) $(PAPER_COUNT)
