@@ -7,6 +7,9 @@ Per epoch: shuffle with the candidate's own generator, zero each drawn sample's 
 probability `val_dropout` (Sometimes(RemoveValLoss, 0.5), train mode only), Adam step on the hybrid
 loss (last partial batch kept), then score the held-out points (no augmentation). The model of every
 epoch that is best so far by a metric is kept in memory, for the metric study's best-by-metric files.
+Each epoch's row also holds the hybrid loss per true class (arc_model.loss.per_sample_hybrid), on the
+training batches as trained (`train_hybrid_<class>`) and on the held-out points (`held_hybrid_<class>`):
+whether a class is learnt at all, e.g. 'decrease', shows there.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import math
 import numpy as np
 import torch
 
-from arc_model.loss import hybrid_loss
+from arc_model.loss import CLASS_NAMES, hybrid_loss, hybrid_sums_by_class
 from arc_model.metrics import MODES, candidate_metrics
 from arc_model.network import ARCNet, trainable_parameters
 from core.artifacts import atomic_write
@@ -75,12 +78,17 @@ class CandidateTrainer:
         self.model.train()
         order = torch.randperm(len(self.y_train), generator=self.generator)
         sums = {"ce": 0.0, "bnce_0vs2": 0.0, "total_loss": 0.0}
+        by_class = {name: [0.0, 0] for name in CLASS_NAMES}  # the hybrid loss per true class, as ARC trains
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             x = self.x_train[idx].clone()
             keep_val = (torch.rand(len(idx), generator=self.generator) >= self.val_dropout).to(x.dtype)
             x[:, :, 1] *= keep_val[:, None]
-            losses = hybrid_loss(self.model(x.to(self.device)), self.y_train[idx].to(self.device))
+            logits, y = self.model(x.to(self.device)), self.y_train[idx].to(self.device)
+            losses = hybrid_loss(logits, y)
+            for name, (total, count) in hybrid_sums_by_class(logits, y).items():
+                by_class[name][0] += total
+                by_class[name][1] += count
             self.optimizer.zero_grad(set_to_none=True)
             losses["total_loss"].backward()
             self.optimizer.step()
@@ -90,7 +98,9 @@ class CandidateTrainer:
                 sums[k] += values[k] * len(idx)
             if log and (self.global_step == 1 or self.global_step % log_steps == 0):
                 log.write("Train", self.global_step, **values)
-        row = {"epoch": self.epoch, **{f"train_{k}": v / len(order) for k, v in sums.items()}, **self.evaluate()}
+        row = {"epoch": self.epoch, **{f"train_{k}": v / len(order) for k, v in sums.items()},
+               **{f"train_hybrid_{name}": total / count if count else math.nan
+                  for name, (total, count) in by_class.items()}, **self.evaluate()}
         self.rows.append(row)
         self._keep_best(row)
         if log:
@@ -106,7 +116,9 @@ class CandidateTrainer:
         self.model.eval()
         logits = torch.cat([self.model(self.x_held[i:i + 1024].to(self.device)).cpu()
                             for i in range(0, len(self.y_held), 1024)])
-        return candidate_metrics(logits, self.y_held)
+        per_class = {f"held_hybrid_{name}": total / count if count else math.nan
+                     for name, (total, count) in hybrid_sums_by_class(logits, self.y_held).items()}
+        return {**candidate_metrics(logits, self.y_held), **per_class}
 
     def _keep_best(self, row: dict) -> None:
         for metric, mode in MODES.items():

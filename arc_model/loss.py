@@ -32,3 +32,22 @@ def hybrid_loss(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.T
     """{'ce', 'bnce_0vs2', 'total_loss'} with the authors' key names (train_arc.py)."""
     ce, bce = cross_entropy(logits, labels), raise_vs_decrease_bce(logits, labels)
     return {"ce": ce, "bnce_0vs2": bce, "total_loss": 0.5 * ce + 0.5 * bce}
+
+
+CLASS_NAMES = ("raise", "keep", "decrease")
+
+
+def per_sample_hybrid(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each sample's share of the hybrid loss: 0.5 * CE_i + 0.5 * BCE_i, BCE_i = 0 for 'keep' (left out of the BCE).
+    A diagnostic: the batch loss divides the BCE by the batch's raise/decrease count, not by its size."""
+    ce = F.cross_entropy(logits, labels, reduction="none")
+    p_raise = torch.softmax(logits, dim=1)[:, RAISE].clamp(1e-4, 1 - 1e-4)
+    bce = torch.where(labels == RAISE, -torch.log(p_raise),
+                      torch.where(labels == DECREASE, -torch.log(1 - p_raise), torch.zeros_like(p_raise)))
+    return 0.5 * ce + 0.5 * bce
+
+
+def hybrid_sums_by_class(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, tuple[float, int]]:
+    """{class name: (sum of per_sample_hybrid over its samples, count)}: per-class means over batches add up."""
+    losses = per_sample_hybrid(logits.detach(), labels)
+    return {name: (float(losses[labels == c].sum()), int((labels == c).sum())) for c, name in enumerate(CLASS_NAMES)}

@@ -220,6 +220,16 @@ def test_hybrid_loss_is_half_ce_half_raise_vs_decrease_bce():
     assert float(hybrid_loss(logits, torch.tensor([1, 1, 1]))["bnce_0vs2"]) == 0.0
 
 
+def test_hybrid_loss_per_class_on_a_uniform_softmax():
+    """Zero logits: every class has p = 1/3. CE_i = ln 3 = 1.0986123; raise's BCE -ln(1/3) = 1.0986123, decrease's
+    -ln(2/3) = 0.4054651, keep has none. Per class: raise 0.5 * 1.0986123 + 0.5 * 1.0986123 = 1.0986123, keep
+    0.5 * 1.0986123 = 0.5493061, decrease 0.5 * 1.0986123 + 0.5 * 0.4054651 = 0.7520387 (two samples: sum 1.5040774)."""
+    from arc_model.loss import hybrid_sums_by_class
+    sums = hybrid_sums_by_class(torch.zeros(4, 3), torch.tensor([0, 1, 2, 2]))
+    assert sums["raise"] == (pytest.approx(1.0986123), 1) and sums["keep"] == (pytest.approx(0.5493061), 1)
+    assert sums["decrease"] == (pytest.approx(1.5040774), 2)
+
+
 def test_weighted_accuracy_uses_the_table5_reward_penalty_matrix():
     labels = np.array([0, 0, 1, 2])
     predicted = np.array([0, 2, 1, 1])
@@ -275,6 +285,8 @@ def test_candidate_training_resumes_bit_exactly(tmp_path):
     assert pd.DataFrame(straight.rows).equals(pd.DataFrame(resumed.rows))
     assert set(straight.rows[-1]) >= {"accuracy", "mcc", "val_loss", "calibration_error", "weighted_accuracy"}
     assert all(math.isfinite(straight.rows[-1][k]) for k in ("accuracy", "val_loss", "weighted_accuracy"))
+    assert {f"{side}_hybrid_{c}" for side in ("train", "held") for c in ("raise", "keep", "decrease")} <= set(
+        straight.rows[-1])
 
 
 def test_paper_size_batch_trains_two_steps():
