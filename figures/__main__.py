@@ -12,8 +12,10 @@ source=runs (default), from ${paths.benchmark}/<study>/, into ${paths.figures}/<
   fig03-05_curves_<task>, fig10-12_boxes_<task>, fig06_arc_failures, fig13_arc_runs_<task>_lr<LR0> (.png, .pdf)
   (n_study: fig14_n_study; metric_study: fig07_metric_study)
 With study=benchmark also (`supplementary`): the n-study's and metric study's folders, and in ${paths.figures}/
-fig08_proxy_scores, fig09_range_tests, label_distribution; last ${paths.artifacts}/REPORT.md. A figure whose
-data do not exist is skipped with one line naming the command that produces them.
+fig08_proxy_scores, fig09_range_tests, label_distribution, arc_decisions (every ARC model's actions on held-out
+points and the benchmark ARC rows' calls) with its table arc_decisions_heldout.csv (figures.decisions); last
+${paths.artifacts}/REPORT.md. A figure whose data do not exist is skipped with one line naming the command that
+produces them.
 
 source=fe_logs logs_dir=DIR: the authors' FastEstimator logs (figures.fe_logs) into ${paths.figures}/fe_logs/
 (runs/ holds the logs as run directories), with the same tables and figures and a REPORT.md there.
@@ -158,8 +160,9 @@ def render_runs(cfg: DictConfig, study: str, bench_rows: pd.DataFrame | None = N
     return render_study(cfg, rows, out, study, expected, unfinished, paper, bench_rows)
 
 
-def supplementary(cfg: DictConfig, bench: dict) -> list[tuple[str, Path]]:
-    """Figs 7, 8, 9, 14 and the label mix, each when its study's data exist."""
+def supplementary(cfg: DictConfig, bench: dict, heldout: pd.DataFrame) -> list[tuple[str, Path]]:
+    """Figs 7, 8, 9, 14, the label mix and ARC's decisions (heldout: figures.decisions.heldout_table), each when
+    its data exist."""
     formats, dpi, figures_dir = list(cfg.formats), cfg.dpi, Path(cfg.paths.figures)
     found: list[tuple[str, Path]] = []
     for study, what, command in (("n_study", "Fig. 14 (invocation frequency)", "make n-study"),
@@ -198,11 +201,20 @@ def supplementary(cfg: DictConfig, bench: dict) -> list[tuple[str, Path]]:
         print("\n".join(map(str, paths)))
     else:
         skip("label distribution", f"no {report}", "make datagen")
+    paths = plots.arc_decisions(heldout, plots.decision_counts(bench["rows"]), figures_dir / "arc_decisions",
+                                formats, dpi)
+    found += [("ARC's decisions: held-out points and benchmark calls (raise / keep / decrease)", paths[0])] \
+        if paths else []
+    print("\n".join(map(str, paths)))
+    if not paths:
+        skip("ARC's decisions", "no held-out decisions and no benchmark ARC runs", "make train_arc")
     return found
 
 
-def write_run_report(cfg: DictConfig, bench: dict, extra_figures: list[tuple[str, Path]]) -> Path:
-    from figures.report import dataset_markdown, decisions_markdown, selection_markdown, stage_times, write_report
+def write_run_report(cfg: DictConfig, bench: dict, extra_figures: list[tuple[str, Path]],
+                     heldout: tuple[pd.DataFrame, list[str]]) -> Path:
+    from figures.report import (dataset_markdown, decisions_markdown, heldout_markdown, selection_markdown,
+                                stage_times, write_report)
 
     artifacts = Path(cfg.paths.artifacts)
     intro = [f"Profile `{cfg.profile.name}`, written by `python -m figures` (the last step of `make reproduce`) from "
@@ -217,7 +229,7 @@ def write_run_report(cfg: DictConfig, bench: dict, extra_figures: list[tuple[str
                         bench["warnings"], selection_markdown(Path(cfg.paths.selection)) or
                         "No selection result (`make select` produces it).", times,
                         decisions_table=decisions_markdown(bench["rows"]),
-                        dataset=dataset_markdown(Path(cfg.paths.dataset)))
+                        dataset=dataset_markdown(Path(cfg.paths.dataset)), heldout=heldout_markdown(*heldout))
     print(path)
     return path
 
@@ -274,7 +286,10 @@ def render(cfg: DictConfig) -> None:
         raise DataError(f"no finished benchmark runs under {Path(cfg.paths.benchmark) / cfg.study} "
                         "(run `make benchmark` first)")
     if cfg.study == "benchmark" and cfg.supplementary:
-        write_run_report(cfg, result, supplementary(cfg, result))
+        from figures.decisions import heldout_table
+
+        heldout = heldout_table(cfg)
+        write_run_report(cfg, result, supplementary(cfg, result, heldout[0]), heldout)
 
 
 main = stage("figures")(render)

@@ -13,6 +13,8 @@ paper. Metric values are shown as the tables print them (accuracy in %).
   Fig 13      arc_runs(): every ARC run of one cell (PTB at LR0 1.0, App. A.4)
   Fig 14      n_study(): best accuracy per ARC invocation frequency n (App. A.5)
   labels      label_mix(): the ARC training set's raise/keep/decrease mix per task, before and after correction
+  decisions   arc_decisions(): each ARC model's predicted actions on held-out points beside their true labels, and
+              the benchmark ARC rows' raise/keep/decrease calls per task and LR0 (decision_counts())
 """
 from __future__ import annotations
 
@@ -102,6 +104,20 @@ def decisions(run_dir, curve: pd.DataFrame | None = None) -> list[tuple[int, flo
 
 def action(factor: float) -> str:
     return "raise" if factor > 1.0001 else "decrease" if factor < 0.9999 else "keep"
+
+
+def decision_counts(rows: pd.DataFrame, schedules=("arc", "arc_published")) -> pd.DataFrame:
+    """One row per task, LR0 and ARC row (schedule): runs, and how many of their calls raised, kept and decreased
+    the LR, summed over the cell's runs (decisions(): without `multiplying lr by` lines keeps are invisible)."""
+    out = []
+    for (task, lr0, schedule), cell in rows[rows.schedule.isin(schedules)].groupby(["task", "lr0", "schedule"]):
+        counts = dict.fromkeys(ACTIONS, 0)
+        for run_dir in cell.run_dir:
+            for _, factor in decisions(run_dir):
+                counts[action(factor)] += 1
+        out.append({"task": task, "lr0": lr0, "schedule": schedule, "runs": len(cell), **counts})
+    frame = pd.DataFrame(out, columns=["task", "lr0", "schedule", "runs", *ACTIONS])
+    return frame.sort_values(["task", "lr0", "schedule"], ascending=[True, False, True], ignore_index=True)
 
 
 def _mark_decisions(ax, made, legend: bool = False):
@@ -552,4 +568,69 @@ def label_mix(report: pd.DataFrame, stem: Path, formats=("png", "pdf"), dpi: int
     ax.set_title("ARC training set: label mix per source task\n(plain bar: before, hatched bar: after the "
                  "ground-truth correction)")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
+    return save(fig, stem, formats, dpi)
+
+
+def _share_bars(ax, labels: list[str], shares: np.ndarray, hatches: list[str], notes: list[str]):
+    """Horizontal bars of raise / keep / decrease shares (rows of `shares`), top to bottom, with a note at the right
+    of each (the decrease count, so that a model that never lowers the LR reads at a glance)."""
+    y = np.arange(len(labels))
+    left = np.zeros(len(labels))
+    for k, (colour, name) in enumerate(ACTIONS.values()):
+        ax.barh(y, shares[:, k], left=left, color=colour, edgecolor="white", label=name)
+        for i, hatch in enumerate(hatches):
+            if hatch:
+                ax.barh(y[i], shares[i, k], left=left[i], color="none", hatch=hatch, edgecolor="white", lw=0)
+        left += shares[:, k]
+    for i, note in enumerate(notes):
+        ax.text(1.01, y[i], note, va="center", fontsize=7, transform=ax.get_yaxis_transform())
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+
+
+def arc_decisions(heldout: pd.DataFrame, counts: pd.DataFrame, stem: Path, formats=("png", "pdf"),
+                  dpi: int = 110) -> list[Path]:
+    """Left: per ARC model, the share of held-out points it predicts as raise / keep / decrease (plain bars) and the
+    true label mix of those points (hatched; one bar when all share one mix, as models scored on the same points
+    do), from figures.decisions' table (CONFUSION_COLUMNS). Right: the benchmark ARC rows' calls per task and LR0
+    (decision_counts()). Either panel is left out without its data."""
+    from arc_model.metrics import matrix_of
+
+    panels = [p for p, frame in (("heldout", heldout), ("bench", counts)) if frame is not None and not frame.empty]
+    if not panels:
+        return []
+    height = max(len(heldout) * 2 if "heldout" in panels else 0, len(counts) if "bench" in panels else 0, 3)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 0.28 * height + 2.2), layout="constrained",
+                             squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        if panel == "heldout":
+            matrices = [(row["model"], matrix_of(row)) for row in heldout.to_dict("records")]
+            one_set = len({tuple(cm.sum(axis=1)) for _, cm in matrices}) == 1  # one true label mix
+            labels, shares, hatches, notes = [], [], [], []
+            for i, (model, cm) in enumerate(matrices):
+                if i == 0 or not one_set:
+                    labels.append("true labels" if one_set else f"{model}: true labels")
+                    shares.append(cm.sum(axis=1) / cm.sum())
+                    hatches.append("//")
+                    notes.append(f"{int(cm[2].sum())} decrease of {int(cm.sum())}")
+                labels.append(f"{model}: predicted" if not one_set else model)
+                shares.append(cm.sum(axis=0) / cm.sum())
+                hatches.append("")
+                notes.append(f"{int(cm[:, 2].sum())} decrease of {int(cm.sum())}")
+            _share_bars(ax, labels, np.array(shares), hatches, notes)
+            ax.set_xlabel("share of the held-out points")
+            ax.set_title("ARC on held-out points of its training data\n(plain: predicted, hatched: true label)")
+        else:
+            labels = [f"{task_label(r['task'])}, LR0 {r['lr0']:g}, {display(r['schedule'])} ({r['runs']} runs)"
+                      for r in counts.to_dict("records")]
+            calls = counts[list(ACTIONS)].to_numpy(dtype=float)
+            shares = calls / np.maximum(calls.sum(axis=1, keepdims=True), 1)
+            notes = [f"{int(c[2])} decrease of {int(c.sum())} calls" for c in calls]
+            _share_bars(ax, labels, shares, [""] * len(labels), notes)
+            ax.set_xlabel("share of ARC's calls in the benchmark runs")
+            ax.set_title("ARC's calls in the benchmark runs, per task and LR0")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles[:3], names[:3], fontsize=8, loc="outside lower center", ncol=3)
+    fig.suptitle("Does ARC ever lower the LR? raise x1.618 / keep x1 / decrease x0.618")
     return save(fig, stem, formats, dpi)

@@ -1,5 +1,6 @@
-"""REPORT.md: the run's tables beside the paper's, its main figures, the selection result, ARC's decisions per cell,
-each stage's wall time, and each claim of the paper measured on this run (holds / does not hold / cannot tell, with
+"""REPORT.md: the run's tables beside the paper's, its main figures, the selection result, ARC's decisions on held-out
+points (every candidate, the published and the selected ARC: figures.decisions) and per benchmark cell, each stage's
+wall time, and each claim of the paper measured on this run (holds / does not hold / cannot tell, with
 the numbers).
 
 The claims (paper §4.1-4.3, §5), tested on the medians of the paper's rows (figures.cells):
@@ -14,13 +15,16 @@ wording against the paper's own numbers.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from arc_model.metrics import ACTIONS as ACTION_NAMES, matrix_of, recall_precision
 from figures.paper import display, fmt, paper_values, task_label
-from figures.plots import action, decisions
+from figures.plots import action, decision_counts, decisions
 
 DECAYS = ("cd", "ccd", "ed")
 HOLDS, FAILS, UNKNOWN = "holds", "does not hold", "cannot tell"
@@ -91,23 +95,68 @@ def raised(rows: pd.DataFrame, task: str, lr0: float, reference: str = "arc") ->
 
 
 def decisions_markdown(rows: pd.DataFrame, schedules: tuple[str, ...] = ("arc", "arc_published")) -> str | None:
-    """ARC's decisions per task, LR0 and ARC row: how many of its calls raised, kept and decreased the LR, summed
-    over the cell's runs (from each run's `multiplying lr by` lines; without them keeps are invisible, see
-    figures.plots.decisions). None when no run of those schedules exists."""
-    mine = rows[rows.schedule.isin(schedules)]
-    if mine.empty:
+    """ARC's decisions per task, LR0 and ARC row (figures.plots.decision_counts): how many of its calls raised, kept
+    and decreased the LR, summed over the cell's runs, whether any lowered it, and first one line per ARC row saying
+    in which cells it lowers the LR. None when no run of those schedules exists."""
+    counts = decision_counts(rows, schedules)
+    if counts.empty:
         return None
-    lines = ["| task | LR0 | ARC | runs | raise | keep | decrease | calls per run |", "|---|---|---|---|---|---|---|---|"]
-    for (task, lr0, schedule), cell in sorted(mine.groupby(["task", "lr0", "schedule"]),
-                                              key=lambda item: (item[0][0], -item[0][1], item[0][2])):
-        counts = {"raise": 0, "keep": 0, "decrease": 0}
-        for run_dir in cell.run_dir:
-            for _, factor in decisions(run_dir):
-                counts[action(factor)] += 1
-        calls = sum(counts.values())
-        lines.append(f"| {task_label(task)} | {lr0:g} | {display(schedule)} | {len(cell)} | {counts['raise']} | "
-                     f"{counts['keep']} | {counts['decrease']} | {calls / len(cell):.1f} |")
-    return "\n".join(lines)
+    summary = []
+    for schedule, mine in counts.groupby("schedule", sort=False):
+        lowered = mine[mine.decrease > 0]
+        where = ", ".join(f"{task_label(r.task)} at LR0 {r.lr0:g}" for r in lowered.itertuples())
+        summary.append(f"- {display(schedule)} lowers the LR (a x0.618 call): **{'yes' if len(lowered) else 'no'}**, "
+                       f"in {len(lowered)} of {len(mine)} cells" + (f" ({where})" if where else ""))
+    lines = ["| task | LR0 | ARC | runs | raise | keep | decrease | calls per run | lowers the LR |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in counts.to_dict("records"):  # records: `raise` is no attribute name
+        lines.append(f"| {task_label(r['task'])} | {r['lr0']:g} | {display(r['schedule'])} | {r['runs']} | "
+                     f"{r['raise']} | {r['keep']} | {r['decrease']} | "
+                     f"{(r['raise'] + r['keep'] + r['decrease']) / r['runs']:.1f} | "
+                     f"{'yes' if r['decrease'] else 'no'} |")
+    return "\n".join(summary + [""] + lines)
+
+
+def _rate(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{100 * value:.1f}%"
+
+
+def confusion_markdown(cm) -> str:
+    """One confusion matrix: rows the true label, columns the predicted one, with totals."""
+    lines = ["| true \\ predicted | raise | keep | decrease | true total |", "|---|---|---|---|---|"]
+    for name, row in zip(ACTION_NAMES, cm):
+        lines.append(f"| {name} | " + " | ".join(f"{int(v)}" for v in row) + f" | {int(row.sum())} |")
+    return "\n".join(lines + ["| predicted total | " + " | ".join(f"{int(v)}" for v in cm.sum(axis=0))
+                               + f" | {int(cm.sum())} |"])
+
+
+def heldout_markdown(table: pd.DataFrame, notes: list[str]) -> str:
+    """REPORT.md's held-out section from figures.decisions.heldout_table: a compact row per ARC model (predicted
+    shares, decrease recall and precision), then the confusion matrices of the published and the selected ARC."""
+    out = ["Each ARC model's argmax on the held-out points of ARC's training data (the candidates' `data.holdout` "
+           "split of configs/train_arc.yaml, docs/experiments.md §10.1) against their corrected labels (§2.1). "
+           "Decrease recall: of the points whose best move was x0.618, the share the model predicts as decrease; "
+           "decrease precision: of its decrease predictions, the share that were right.", ""]
+    if not table.empty:
+        out += ["| ARC model | held-out points | true decrease | predicts raise | keep | decrease | lowers the LR "
+                "| decrease recall | decrease precision | accuracy |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for row in table.to_dict("records"):
+            cm = matrix_of(row)
+            recall, precision = recall_precision(cm, "decrease")
+            shares = cm.sum(axis=0) / cm.sum()
+            name = f"**{row['model']}**" if row["role"] != "candidate" else row["model"]
+            out.append(f"| {name} | {int(cm.sum())} | {_rate(cm[2].sum() / cm.sum())} | "
+                       + " | ".join(_rate(v) for v in shares)
+                       + f" | {'yes' if cm[:, 2].sum() else 'no'} | {_rate(recall)} | {_rate(precision)} | "
+                       f"{_rate(np.trace(cm) / cm.sum())} |")
+        out.append("")
+        for row in table[table.role != "candidate"].to_dict("records"):
+            out += [f"**{row['model']} ARC** (`{row['weights']}`, preprocessing `{row['preprocessing']}`), on "
+                    f"{row['held_out_source']}:", "", confusion_markdown(matrix_of(row)), ""]
+    out += [f"- {line}" for line in notes]
+    if table.empty and not notes:
+        out.append("(no ARC model scored)")
+    return "\n".join(out).rstrip("\n")
 
 
 def claim_arc_small(cells: pd.DataFrame, rows: pd.DataFrame | None) -> tuple[str, list[tuple[str, str, str]]]:
@@ -246,9 +295,10 @@ def write_report(path: Path, title: str, intro: list[str], cells: pd.DataFrame, 
                  tables: list[tuple[str, str, str]], figures: list[tuple[str, Path]], warnings: list[str],
                  selection: str | None = None, times: tuple[str, pd.DataFrame] | None = None,
                  extra: list[str] | None = None, decisions_table: str | None = None,
-                 dataset: str | None = None) -> Path:
+                 dataset: str | None = None, heldout: str | None = None) -> Path:
     """tables: (task, our table markdown, the paper's / side-by-side markdown); decisions_table: ARC's decisions
-    (decisions_markdown); dataset: ARC's training data (dataset_markdown)."""
+    in the benchmark runs (decisions_markdown); dataset: ARC's training data (dataset_markdown); heldout: ARC's
+    decisions on held-out points (heldout_markdown)."""
     here = path.parent
     out = [f"# {title}", ""] + intro + [""]
     out += ["## 1. The paper's claims, measured", "", claims_markdown(cells, rows), ""]
@@ -266,6 +316,9 @@ def write_report(path: Path, title: str, intro: list[str], cells: pd.DataFrame, 
         section += 1
     if selection is not None:
         out += [f"## {section}. Model selection (proxy task)", "", selection, ""]
+        section += 1
+    if heldout is not None:
+        out += [f"## {section}. ARC's decisions on held-out points", "", heldout, ""]
         section += 1
     if decisions_table is not None:
         out += [f"## {section}. ARC's decisions in the benchmark runs", "",

@@ -167,8 +167,11 @@ def test_decisions_table_counts_every_call_per_cell(tmp_path, monkeypatch):
     rows = pd.DataFrame({"task": "cifar10", "lr0": 0.01, "run_dir": [a, b, c, d],
                          "schedule": ["arc", "arc", "arc_published", "constant"]})
     table = decisions_markdown(rows).splitlines()
-    assert table[2:] == ["| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC | 2 | 3 | 1 | 1 | 2.5 |",
-                         "| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC (published) | 1 | 0 | 1 | 0 | 1.0 |"]
+    assert table[:2] == ["- ARC lowers the LR (a x0.618 call): **yes**, in 1 of 1 cells (digits-resnet9 (CIFAR10 "
+                         "stand-in) at LR0 0.01)", "- ARC (published) lowers the LR (a x0.618 call): **no**, in 0 of 1 "
+                         "cells"]
+    assert table[5:] == ["| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC | 2 | 3 | 1 | 1 | 2.5 | yes |",
+                         "| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC (published) | 1 | 0 | 1 | 0 | 1.0 | no |"]
     assert decisions_markdown(rows[rows.schedule == "constant"]) is None
 
 
@@ -266,7 +269,7 @@ def test_figures_stage_renders_tables_figures_and_report(tmp_path, capsys):
     assert "Selected ARC: **c2**" in report and "stage_times.jsonl does not exist yet" in report
     assert "ARC raises the LR at the smallest LR0 and wins there" in report
     assert "2 of 2 ARC runs raised the LR" in report
-    assert "| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC | 2 | 2 | 0 | 0 | 1.0 |" in report  # ARC's decisions
+    assert "| digits-resnet9 (CIFAR10 stand-in) | 0.01 | ARC | 2 | 2 | 0 | 0 | 1.0 | no |" in report  # ARC's decisions
     assert "## 4. ARC's training data: label mix" in report and "optimizer sgd   3  0.333" in report
     assert "## 5. Model selection (proxy task)" in report
     (art / "logs").mkdir()
