@@ -115,10 +115,11 @@ correct: $(STAMP) ## ground-truth correction only (e.g. ARGS="rule=argmin last_p
 plan: $(STAMP) ## every stage and study: jobs, runs, epochs, steps, GPU-hours, SLURM commands (core.plan)
 	$(PY) -m core.plan profile=$(PLAN_FOR) $(ARGS)
 
-train_arc: $(STAMP) ## stage 3: pre-flight check, the ten candidates (a multirun), their metrics table
+train_arc: $(STAMP) ## stage 3: pre-flight check, the ten candidates (a multirun), their metrics table, diagnosis.txt
 	$(PY) -m arc_model profile=$(PROFILE) dry_run=true $(LOGIN_NODE) $(ARGS)
 	$(PY) -m arc_model -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
 	$(PY) -m arc_model.candidates profile=$(PROFILE) $(ARGS)
+	$(PY) -m arc_model.diagnose profile=$(PROFILE) $(ARGS)
 
 select: $(STAMP) ## stage 4: proxy runs of every candidate (configs/experiment/proxy_selection.yaml), then the pick
 	$(PY) -m selection -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
@@ -164,6 +165,7 @@ study-paper-count: $(STAMP) ## ARC trained on the paper's amount of data (5,040 
 	$(PY) -m arc_model profile=$(PROFILE) dry_run=true $(PAPER_COUNT_EPOCHS) $(PAPER_COUNT)
 	$(PY) -m arc_model -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(PAPER_COUNT_EPOCHS) $(PAPER_COUNT)
 	$(PY) -m arc_model.candidates profile=$(PROFILE) $(PAPER_COUNT)
+	$(PY) -m arc_model.diagnose profile=$(PROFILE) $(PAPER_COUNT)
 	$(PY) -m selection -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(PAPER_COUNT)
 	$(PY) -m selection.pick profile=$(PROFILE) $(PAPER_COUNT)
 	$(PY) -m experiments.range_test -m profile=$(PROFILE) $(HYDRA_LAUNCHER) $(PAPER_COUNT)
