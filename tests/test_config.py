@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,21 @@ def test_mini_datagen_is_in_the_papers_regime(task):
     steps = sum(1 for _ in build(task_node(cfg), "datagen_task", device="cpu").train_batches(torch.Generator()))
     cap = cfg.datagen_task.size.max_steps_per_epoch
     assert min(steps, cap or steps) * cfg.frequency_min >= 50
+
+
+def test_paper_count_study_has_the_papers_amount_of_data_under_its_own_root():
+    """configs/experiment/datagen_paper_count.yaml: 12 tasks x 42 runs x 10 points = 5,040 points on mini; `make
+    study-paper-count` runs every step under artifacts/<profile>_paper_count with the candidates at 300 epochs."""
+    cfg = compose_cfg("datagen", ["profile=mini", "experiment=datagen_paper_count", "hydra/sweeper=basic"], hydra=True)
+    tasks = cfg.hydra.sweeper.params.datagen_task.split(",")
+    assert cfg.runs == 42 and len(tasks) * cfg.runs * cfg.points_per_run == 5040
+    baseline = compose_cfg("datagen", ["profile=mini"])  # the same study otherwise: runs 0-5 are mini's dataset
+    assert (cfg.frequency_min, cfg.frequency_max, cfg.lr_scale, cfg.seed) == (
+        baseline.frequency_min, baseline.frequency_max, baseline.lr_scale, baseline.seed)
+    commands = subprocess.run(["make", "-n", "--no-print-directory", "-o", ".venv/.installed", "study-paper-count"],
+                              cwd=CONFIGS.parent, capture_output=True, text=True, check=True).stdout
+    commands = commands.replace("\\\n", " ")  # a shell line continued
+    python = [line for line in commands.splitlines() if "-m " in line and "python" in line]
+    assert len(python) >= 10 and all("artifacts/mini_paper_count" in line for line in python)
+    assert all("sizes.mini.epochs=300" in line for line in python if "-m arc_model " in line)
+    assert "runs=$runs" in commands and "6 12 18 24 30 36 42" in commands
