@@ -52,14 +52,13 @@ class DatagenConfig:
     points_per_run: int = II("sizes.${profile.name}.points_per_run")
     lr_scale: float = II("sizes.${profile.name}.lr_scale")
     # How LR0 is drawn from [Min, Max]: UNSPECIFIED (paper: "an LR0 r in [Min Init LR, Max Init LR]"). log_uniform
-    # [I] (SPEC §2: "probably log-uniform") spreads the runs evenly over the decades; uniform, the literal reading,
-    # puts ~90% of a two-decade range's runs in its top decade. The choice shifts the label mix (datagen.correct's
-    # report: 'raise' falls from the lowest third of log LR0 to the highest).
+    # [I] spreads the runs evenly over the decades; uniform, the literal reading, puts ~90% of a two-decade range's
+    # runs in its top decade. The choice shifts the label mix (datagen.correct's report; docs/measurements.md).
     lr0_distribution: str = "log_uniform"
     optimizers: List[str] = field(default_factory=lambda: ["adam", "sgd", "rmsprop"])
-    # UNSPECIFIED for datagen [I]: 0.9, as every SGD in the authors' public code (benchmarks: SPEC §§ CIFAR10,
-    # COCO, PTB all use SGD momentum 0.9). Keras' default 0 left SGD runs nearly still at Table 1's LR0s (mini,
-    # 100 steps at LR 1e-4: svhn_vgg19bn val loss -0.4% without momentum; with 0.9: -6.5%; 85% 'raise' labels)
+    # SGD's momentum, UNSPECIFIED for datagen [I]: 0.9, as every SGD in the authors' public code (MSCOCO and PTB,
+    # docs/experiments.md §7.2-7.3); Keras' default 0 leaves SGD runs nearly still at Table 1's LR0s
+    # (docs/measurements.md). Adam and RMSprop take none (docs/experiments.md §2.3).
     sgd_momentum: float = 0.9
     workers: int = 3  # concurrent trainings (the 3 branches of a point)
     threads_per_worker: int = 1

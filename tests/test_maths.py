@@ -5,7 +5,7 @@ obtained by running the code under test. Inputs are tiny so the arithmetic stays
 
 Covered: ECC hinge of task 2 (SvhnEcc), FGSM mix of task 3 (SvhnAdversarial), Kendall uncertainty weighting of
 task 6 (Cub200MultiTask / TinyMultiTask), soft / hard Dice (tasks 11-12), RetinaNet focal + smooth-L1 loss and
-anchor-target encoding (SPEC §7.2), and the WideResNet proxy (SPEC §6).
+anchor-target encoding (docs/experiments.md §7.2), and the WideResNet proxy (docs/experiments.md §6).
 """
 from __future__ import annotations
 
@@ -275,7 +275,7 @@ def test_cub200_unet_loss_is_one_minus_soft_dice():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 5. RetinaNet (SPEC §7.2): focal (alpha 0.25, gamma 2) + smooth-L1 (beta 0.1), normalised by #positives
+# 5. RetinaNet (docs/experiments.md §7.2): focal (alpha 0.25, gamma 2) + smooth-L1 (beta 0.1), normalised by #positives
 # ---------------------------------------------------------------------------------------------------------------
 # Focal term of one (anchor, class) cell: alpha_t * (1 - p_t)^2 * BCE, alpha_t = 0.25 (target 1) / 0.75 (target 0).
 # Logit 0 (p = 0.5):  target 1 -> 0.25 * 0.5^2 * ln2 = 0.0433217;  target 0 -> 0.75 * 0.5^2 * ln2 = 0.1299651
@@ -380,7 +380,7 @@ def test_encode_targets_forces_each_objects_best_anchor_positive():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 6. WideResNet proxy (SPEC §6)
+# 6. WideResNet proxy (docs/experiments.md §6)
 # ---------------------------------------------------------------------------------------------------------------
 
 def set_conv(conv: nn.Conv2d, weight) -> None:
@@ -409,7 +409,7 @@ def centre(*values) -> torch.Tensor:
 
 
 def block_layers(block: Block):
-    """The branch is conv-BN-ReLU twice (SPEC §6; authors' __conv2_block)."""
+    """The branch is conv-BN-ReLU twice (docs/experiments.md §6; authors' __conv2_block)."""
     conv1, bn1, relu1, conv2, bn2, relu2 = block.body
     assert isinstance(relu1, nn.ReLU) and isinstance(relu2, nn.ReLU)
     return conv1, bn1, conv2, bn2
@@ -461,7 +461,7 @@ def test_block_relu_placement_per_spec():
     set_bn(bn2, mean=0.0, var=1.0, gamma=1.0, beta=-1.0)
     x = torch.tensor([[[[1.0, -2.0], [3.0, -4.0]]]])
     # conv1: 2x = [[2, -4], [6, -8]]; BN1: (2x - 1) / 2 = [[0.5, -2.5], [2.5, -4.5]]; ReLU: [[0.5, 0], [2.5, 0]]
-    # conv2: same; BN2: -1 -> [[-0.5, -1], [1.5, -1]]; ReLU (SPEC: conv-BN-ReLU x2): [[0, 0], [1.5, 0]]
+    # conv2: same; BN2: -1 -> [[-0.5, -1], [1.5, -1]]; ReLU (docs/experiments.md §6: conv-BN-ReLU x2): [[0, 0], [1.5, 0]]
     # + x: [[1, -2], [4.5, -4]]      (the code's relu(h + x) gives [[0.5, 0], [4.5, 0]])
     assert block(x).flatten().tolist() == pytest.approx([1.0, -2.0, 4.5, -4.0], abs=1e-6)
 
@@ -539,7 +539,7 @@ def test_wrn_parameter_counts():
     #   head: 64*10 + 10                                                                 =   650
     #   total: 480 + 4704 + 14560 + 57792 + 650                                          = 78186
     assert sum(p.numel() for p in WideResNet(depth=10, width=1).parameters()) == 78186
-    # WRN-28-2 (SPEC §6 model), 4 blocks per stage:
+    # WRN-28-2 (docs/experiments.md §6 model), 4 blocks per stage:
     #   stem 480
     #   stage 1: Block(16,32) = 4640 + 64 + 9248 + 64 + 544 = 14560; 3 x Block(32,32) = 3 * 2 * (9216 + 32 + 64) = 55872
     #   stage 2: Block(32,64) = 57792;  3 x Block(64,64) = 3 * 2 * (36864 + 64 + 128) = 222336
