@@ -271,7 +271,8 @@ class Planner:
             ("datagen", [f"{PY} -m datagen -m profile={p} {launcher} 'run_index=range(0,{runs})'",
                          f"{PY} -m datagen.correct profile={p}"]),
             ("train_arc", [f"{PY} -m arc_model profile={p} dry_run=true {login}",
-                           f"{PY} -m arc_model -m profile={p} {launcher}", f"{PY} -m arc_model.candidates profile={p}"]),
+                           f"{PY} -m arc_model -m profile={p} {launcher}", f"{PY} -m arc_model.candidates profile={p}",
+                           f"{PY} -m arc_model.diagnose profile={p}"]),
             ("select", [f"{PY} -m selection -m profile={p} {launcher}", f"{PY} -m selection.pick profile={p} {login}"]),
             ("benchmark", [f"{PY} -m experiments.range_test -m profile={p} {launcher}"]
              + [f"{PY} -m experiments.benchmark -m experiment={s} profile={p} {launcher}" for s in BENCH_STUDIES]
