@@ -3,8 +3,11 @@
 
 ARC in your own training (issue #12):
   * `from arc_model import ARCScheduler` — a torch.optim.lr_scheduler for a plain PyTorch loop;
-  * `from arc_model import ARCTrace` — a FastEstimator Trace (imports FastEstimator and TensorFlow).
-Names are imported on first use, so `import arc_model` stays light (no TensorFlow, FastEstimator or Hydra).
+  * `from arc_model import ARCTrace` — a FastEstimator Trace (imports FastEstimator and TensorFlow);
+  * arc_model.integrations.lightning / .huggingface — `ARCCallback` for Lightning and transformers.Trainer
+    (extras [lightning] and [hf]); runnable scripts of all four in examples/.
+Names are imported on first use, so `import arc_model` stays light (no pandas, TensorFlow, FastEstimator or Hydra:
+tests/test_packaging.py).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ _EXPORTS = {
     "ARCScheduler": "arc_model.scheduler",
     "fastestimator_cache": "arc_model.scheduler",
     "resolve_weights": "arc_model.scheduler",
+    "decision_line": "arc_model.scheduler",
     "ARCController": "arc_model.controller",
     "ARCDecider": "arc_model.controller",
     "ARCSchedule": "arc_model.controller",

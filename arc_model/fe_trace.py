@@ -4,7 +4,9 @@ Same hooks and bookkeeping as fastestimator/trace/adapt/lr_scheduler.py (step lo
 end, LR at train epoch end, eval loss at eval epoch end, decision at train epoch begin), but the
 weights come from a path you choose (FE downloads its own into ~/fastestimator_data) and the network
 runs in PyTorch on CPU (arc_model.controller). Imports FastEstimator, so it lives apart from the
-controller that core.training uses.
+controller that core.training uses. `decisions` lists (epoch, multiplier) as ARCScheduler's does; `verbose=True`
+adds arc_model.scheduler.decision_line (epoch, action, new LR) after FE's own line. Example:
+examples/fastestimator_trace.py.
 """
 from __future__ import annotations
 
@@ -17,15 +19,18 @@ from fastestimator.util.data import Data
 from fastestimator.util.util import to_number
 
 from arc_model.controller import ARCController
+from arc_model.scheduler import decision_line
 
 
 class ARCTrace(Trace):
     """`fe.Estimator(..., traces=[ARCTrace(model, weights="arc.h5")])` — model built with fe.build."""
 
     def __init__(self, model, weights: str, frequency: int = 3, preprocessing: str = "repo",
-                 ds_id: Union[None, str, Iterable[str]] = None):
+                 ds_id: Union[None, str, Iterable[str]] = None, verbose: bool = False):
         self.model = model
         self.controller = ARCController(weights, frequency=frequency, preprocessing=preprocessing)
+        self.verbose = bool(verbose)
+        self.decisions: list[tuple[int, float]] = []  # (epoch the new LR applies to, multiplier)
         super().__init__(outputs=model.model_name + "_lr", ds_id=ds_id)
 
     def on_begin(self, data: Data) -> None:
@@ -38,6 +43,9 @@ class ARCTrace(Trace):
             if multiplier is not None:
                 set_lr(self.model, np.float32(get_lr(model=self.model) * multiplier))
                 print(f"FastEstimator-ARC: Multiplying LR by {multiplier}")
+                self.decisions.append((self.system.epoch_idx, multiplier))
+                if self.verbose:
+                    print(decision_line(self.system.epoch_idx, multiplier, float(get_lr(model=self.model))))
 
     def on_batch_end(self, data: Data) -> None:
         if self.system.mode == "train":

@@ -20,6 +20,10 @@ weights are not in it: they are read again from `weights` when the scheduler is 
 
 Weights: a path to a Keras `arc.h5` (the published model, or a candidate from `make train_arc`), or None for
 FastEstimator's own copy at ~/fastestimator_data/arc_model/arc.h5 when it is there (nothing is downloaded).
+
+`verbose=True` prints one `decision_line` per call (`ARC epoch 4: raise x1.618, lr 0.0809`), the counterpart of
+FE's `FastEstimator-ARC: Multiplying LR by 1.618` with the epoch and the new LR; the callbacks of
+arc_model.integrations and the examples/ print the same line.
 """
 from __future__ import annotations
 
@@ -31,8 +35,16 @@ from torch.optim.lr_scheduler import LRScheduler
 from arc_model.controller import CYCLES, ARCDecider, _check_frequency, history_cycles, is_decision_epoch, next_lr
 from core.errors import DataError
 from core.history import RunHistory
+from core.points import ACTIONS
 
 STATE_VERSION = 1
+ACTION_NAMES = dict(zip(ACTIONS, ("raise", "keep", "decrease")))  # ARC's classes 0, 1, 2 (docs/experiments.md §1)
+
+
+def decision_line(epoch: int, multiplier: float, lr: float) -> str:
+    """One ARC call as printed by `verbose` schedulers and callbacks: the epoch the new LR applies to (1-based),
+    the action and group 0's new LR, e.g. `ARC epoch 4: raise x1.618, lr 0.0809`."""
+    return f"ARC epoch {epoch}: {ACTION_NAMES[multiplier]} x{multiplier}, lr {lr:.6g}"
 
 
 def fastestimator_cache() -> Path:
@@ -71,13 +83,14 @@ class ARCScheduler(LRScheduler):
         use_val_loss: False feeds ARC a zeros validation channel even when `step` gets a loss (FE without
             eval data does the same).
         preprocessing: "repo" (the authors' and FE's code, default) or "paper" (the paper's wording).
+        verbose: print a `decision_line` at every ARC call.
 
     Attributes: `decisions` is the list of (epoch, multiplier) taken so far (epoch 1-based: the epoch the new
     LR applies to); `last_epoch` is the number of completed epochs.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, weights: str | Path | None = None, frequency: int = 3,
-                 use_val_loss: bool = True, preprocessing: str = "repo"):
+                 use_val_loss: bool = True, preprocessing: str = "repo", verbose: bool = False):
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         # Like ReduceLROnPlateau: a subclass for isinstance checks (e.g. Lightning), without LRScheduler's
@@ -85,6 +98,7 @@ class ARCScheduler(LRScheduler):
         self.optimizer = optimizer
         self.frequency = _check_frequency(frequency)
         self.use_val_loss = bool(use_val_loss)
+        self.verbose = bool(verbose)
         self.weights = str(resolve_weights(weights))
         self.decider = ARCDecider(self.weights, preprocessing)
         self.preprocessing = self.decider.preprocessing
@@ -141,6 +155,8 @@ class ARCScheduler(LRScheduler):
                 group["lr"] = next_lr(float(group["lr"]), multiplier)
             self.decisions.append((epoch, multiplier))
         self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
+        if self.verbose and self.last_multiplier is not None:
+            print(decision_line(epoch, self.last_multiplier, self._last_lr[0]), flush=True)
 
     def _forget_old_cycles(self) -> None:
         """Keep only the last CYCLES complete cycles (what ARC reads) and the epochs after them."""

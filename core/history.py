@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads in the two frame methods only: ARC inference (arc_model.ARCScheduler) runs without it
+    import pandas as pd
 
 
 @dataclass
@@ -48,6 +50,8 @@ class RunHistory:
 
     def epoch_frame(self) -> pd.DataFrame:
         """One row per completed epoch: the structured record written as Parquet."""
+        import pandas as pd
+
         rows = []
         for e in range(1, self.epochs + 1):
             losses = self.losses_of_epoch(e)
@@ -66,6 +70,8 @@ class RunHistory:
 
     def step_frame(self) -> pd.DataFrame:
         """One row per training step (epoch, loss); what data generation stores for ARC's input."""
+        import pandas as pd
+
         epochs = [e + 1 for e, n in enumerate(self.epoch_steps) for _ in range(n)]
         epochs += [len(self.epoch_steps) + 1] * (len(self.step_loss) - len(epochs))  # partial epoch (divergence)
         return pd.DataFrame({"epoch": epochs, "loss": self.step_loss})

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.errors import DataError, one_line
+
+if TYPE_CHECKING:  # read_points imports pandas: ARC inference (arc_model.ARCScheduler) needs only ACTIONS from here
+    import pandas as pd
 
 COLUMNS = ("task", "run_id", "point", "seed", "optimizer", "frequency", "lr0", "cycles", "train_loss", "val_loss",
            "train_lr", "branch_loss", "chosen", "replicate_loss", "label_raw", "label")
@@ -86,6 +88,8 @@ def validate_points(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:
 
 
 def read_points(path: str | Path) -> pd.DataFrame:
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"ARC points file not found: {path}")

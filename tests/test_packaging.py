@@ -1,18 +1,23 @@
 """Packaging, lock and environment (issue #12): what `pip install .` declares and ships, what `make setup` installs.
 
-Static checks of pyproject.toml, requirements*.txt, environment.yml and the Makefile, plus one subprocess that
-imports ARCScheduler and lists the modules it loaded. The install itself (`pip install .` in a fresh venv, no
-TensorFlow) is checked by hand, as the README says; it needs the package indexes.
+Static checks of pyproject.toml, requirements*.txt, environment.yml and the Makefile; subprocesses that import
+ARCScheduler and the integrations and list the modules they loaded (no pandas, TensorFlow, FastEstimator or Hydra
+for inference; each integration only its own framework); a `pip wheel --no-deps` of the sources and its file list.
+The install itself (the wheel in a fresh venv with torch, no TensorFlow) is checked by hand, as the README says; it
+needs the package indexes.
 """
 from __future__ import annotations
 
 import ast
 import fnmatch
+import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 
 import pytest
 from omegaconf import OmegaConf
@@ -72,17 +77,76 @@ def test_a_grids_main_process_does_not_load_torch():
     assert not loaded & {"torch", "pandas", "sklearn"}, sorted(loaded & {"torch", "pandas", "sklearn"})
 
 
-@pytest.mark.xfail(strict=True, reason="core/history.py and core/points.py import pandas at module level "
-                                       "(arc_model.controller imports both); then move pandas to [pipeline]")
-def test_arc_scheduler_import_does_not_load_pandas(scheduler_modules):
-    assert "pandas" not in scheduler_modules
+def test_arc_scheduler_import_loads_no_pandas_tensorflow_fastestimator_or_hydra():
+    """Inference without the pipeline: core.history and core.points import pandas where they use it."""
+    code = ("import arc_model; from arc_model import ARCScheduler; import sys; "
+            "print(sorted(m for m in ('pandas','tensorflow','fastestimator','hydra') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+ISOLATION = """
+import importlib.util, json, sys
+top = lambda: {m.split(".")[0] for m in sys.modules}
+import arc_model.integrations
+seen = {"integrations": sorted(top() & {"lightning", "transformers", "pandas"})}
+if importlib.util.find_spec("transformers") and importlib.util.find_spec("accelerate"):
+    import arc_model.integrations.huggingface
+    seen["hf"] = sorted(top() & {"transformers", "lightning", "pytorch_lightning", "torchmetrics", "tensorflow"})
+if importlib.util.find_spec("lightning"):
+    import lightning.pytorch
+    before = top()
+    import arc_model.integrations.lightning
+    seen["lightning"] = sorted(top() - before)
+print(json.dumps(seen))
+"""
+
+
+def test_each_integration_imports_only_its_own_framework():
+    """arc_model.integrations loads neither framework; .huggingface loads no Lightning (nor TensorFlow); .lightning
+    adds nothing to what Lightning itself loads (Lightning's torchmetrics imports transformers when it is there).
+    One subprocess, in that order: Lightning's import alone takes 10 s and more on a busy machine."""
+    out = subprocess.run([sys.executable, "-c", ISOLATION], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert seen["integrations"] == []
+    assert seen.get("hf", ["transformers"]) == ["transformers"]
+    assert seen.get("lightning", []) == []
+
+
+def test_wheel_holds_arc_model_its_integrations_and_the_core_modules_inference_imports(tmp_path):
+    """`pip wheel --no-deps` of a copy of the sources (the build writes build/ and *.egg-info beside them)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for package in (*PACKAGES, "configs", "hydra_plugins"):
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "-w", str(tmp_path / "wheel"),
+                          "--no-deps", "--no-build-isolation", "-q"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    (wheel,) = (tmp_path / "wheel").glob("arc_repro-*.whl")
+    files = set(zipfile.ZipFile(wheel).namelist())
+    inference = {m.replace(".", "/") + ".py" for m in imported_modules("import arc_model.scheduler")
+                 if m.startswith(("arc_model.", "core."))} | {"arc_model/__init__.py", "core/__init__.py"}
+    assert {"core/history.py", "core/points.py", "arc_model/weights.py"} <= inference
+    integrations = {f"arc_model/integrations/{name}.py" for name in ("__init__", "lightning", "huggingface")}
+    assert inference | integrations <= files, sorted(inference | integrations - files)
+    metadata = next(f for f in files if f.endswith(".dist-info/METADATA"))
+    requires = [ln for ln in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+                if ln.startswith("Requires-Dist:") and "extra ==" not in ln]
+    assert requires and not any("pandas" in ln for ln in requires), requires
 
 
 def test_pyproject_splits_inference_from_the_pipeline():
     project = pyproject()["project"]
     core = names(project["dependencies"])
     assert {"torch", "numpy", "h5py", "opencv-python-headless"} <= set(core)
-    assert not set(core) & {"tensorflow", "fastestimator", "hydra-core", "opencv-python"}
+    assert not set(core) & {"tensorflow", "fastestimator", "hydra-core", "opencv-python", "pandas"}
+    extras = project["optional-dependencies"]
+    assert set(names(extras["lightning"])) == {"lightning"} and set(names(extras["hf"])) == {"transformers",
+                                                                                          "accelerate"}
     pipeline = names(project["optional-dependencies"]["pipeline"])
     assert {"fastestimator", "tensorflow", "hydra-core", "torchvision"} <= set(pipeline)
     # every pin of the pipeline extra is the verified one of requirements.txt
