@@ -112,7 +112,7 @@ datagen: $(STAMP) ## stages 1-2: the 12 Table-1 tasks (configs/experiment/datage
 correct: $(STAMP) ## ground-truth correction only (e.g. ARGS="rule=argmin last_point=drop")
 	$(PY) -m datagen.correct profile=$(PROFILE) $(ARGS)
 
-plan: $(STAMP) ## every stage and study: jobs, runs, epochs, steps, GPU-hours, SLURM commands (core.plan)
+plan: $(STAMP) ## every stage and study: jobs, runs, epochs, steps, GPU-hours (measured or guessed), SLURM commands
 	$(PY) -m core.plan profile=$(PLAN_FOR) $(ARGS)
 
 train_arc: $(STAMP) ## stage 3: pre-flight check, the ten candidates (a multirun), their metrics table, diagnosis.txt
@@ -193,7 +193,7 @@ LOGIN_NODE = $(if $(filter slurm,$(LAUNCHER)),profile.device=cpu)
 check-data: $(STAMP) ## every dataset, tokenizer and weight file the profile reads: path, size, found or MISSING
 	$(PY) -m core.check_data profile=$(PROFILE) $(PATH_OVERRIDES) $(ARGS)
 
-bench-gpu: $(STAMP) ## steps/s of the paper tasks on this GPU vs the authors' logged rates -> artifacts/bench/gpu.json
+bench-gpu: $(STAMP) ## steps/s on this GPU of the paper tasks, the 12 datagen models, ARC training -> artifacts/bench/gpu.json
 	$(PY) -m bench gpu
 
 # ---- reliability (issue 13) ---------------------------------------------------------------------------------------

@@ -63,6 +63,11 @@ def _torch_hub_checkpoints() -> list[Path]:
     return [Path(torch.hub.get_dir()) / "checkpoints"]
 
 
+def _keras_models() -> list[Path]:
+    """Keras' own cache of keras.applications weights: $KERAS_HOME/models, default ~/.keras/models."""
+    return [Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"]
+
+
 MB, GB = 10**6, 10**9
 _CIFAR = tuple(Expected(f"cifar10/cifar-10-batches-py/data_batch_{i}", 31_035_704) for i in range(1, 6))
 
@@ -116,6 +121,10 @@ REGISTRY: dict[str, Source] = {s.name: s for s in (
     Source("resnet50_imagenet", "weights", "ResNet50 ImageNet, torchvision ResNet50_Weights.IMAGENET1K_V1", "weights",
            (Expected("resnet50-0676ba61.pth", 102_530_333),), fallback_dirs=_torch_hub_checkpoints,
            note="or the same file in torchvision's cache ($TORCH_HOME/hub/checkpoints)"),
+    Source("resnet50_keras", "weights", "ResNet50 ImageNet, Keras applications ResNet50(weights='imagenet', "
+           "include_top=False)", "weights",
+           (Expected("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", 94_765_736),), fallback_dirs=_keras_models,
+           note="or the same file in Keras' cache ($KERAS_HOME/models, default ~/.keras/models)"),
 )}
 
 
@@ -232,9 +241,11 @@ def consumers(overrides: list[str]) -> tuple[list[tuple[str, str, dict]], dict]:
         node = OmegaConf.to_container(cfg.task, resolve=True)
         out.append(("selection proxy", node.pop("_target_"), node))
         for name in sorted(p.stem for p in (CONFIGS / "bench_task").glob("*.yaml")):
-            cfg = compose("benchmark", [*overrides, f"bench_task={name}"])
-            node = OmegaConf.to_container(cfg.bench_task.size.build, resolve=True)
-            out.append((f"benchmark {name}", node.pop("_target_"), node))
+            # SLS trains the authors' PyTorch ports (configs/bench_schedule/<task>_sls.yaml), whose inputs may differ
+            for schedule, reader in (("constant", name), ("sls", f"{name}/sls")):
+                cfg = compose("benchmark", [*overrides, f"bench_task={name}", f"schedule={schedule}"])
+                node = OmegaConf.to_container(cfg.bench_task.size.build, resolve=True)
+                out.append((f"benchmark {reader}", node.pop("_target_"), node))
     return out, paths
 
 

@@ -9,12 +9,17 @@ sweeper expands it, and sizes come from each job's task config; steps per epoch 
 training examples of its dataset (core.check_data.REGISTRY).
 
 GPU-hours = training steps / steps per second. The rates are `make bench-gpu`'s measurements
-(artifacts/bench/gpu.json, the option set matching profile.precision/channels_last/compile) when that file
-exists, otherwise the authors' logged rates (CIFAR10 58.9, MSCOCO 4.07, PTB 37.9 steps/s); tasks without a
-logged rate say which assumption they use [I]. Datagen uses its tasks' `epoch_minutes` estimates
-(configs/datagen_task/). Evaluation time is not counted.
+(artifacts/bench/gpu.json, the option set matching profile.precision/channels_last/compile, else fp32) where that
+file has the task: the three benchmark tasks, the selection proxy, each of the 12 datagen tasks' paper models and
+ARC's candidate training. Otherwise the authors' logged rates (CIFAR10 58.9, MSCOCO 4.07, PTB 37.9 steps/s), an
+assumed rate [I] (the proxy, ARC), or for datagen its tasks' `epoch_minutes` estimates (configs/datagen_task/).
+Each row is marked `measured` (every rate behind it measured by bench-gpu on this machine) or `guessed`.
+Evaluation time is not counted.
 
 `--runs-per-task` prints only the datagen runs per task of the profile (the Makefile's SLURM sweep over run_index).
+`--check-args profile=<p> [--studies="a b"] <overrides>` (`make check-args`, the first step of `make reproduce
+ARGS=...`): composes the config of every command `make reproduce` runs with the overrides and names, in one line, the
+first override a stage's config refuses (exit status 2).
 """
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ ASSUMED = {  # [I] no logged rate: what the plan assumes without a bench-gpu mea
     "svhn_proxy": (58.9, "assumed = CIFAR10's logged rate [I]"),
     "arc": (100.0, "assumed [I]"),
 }
+MEASURED = "bench-gpu"  # the source label of a rate `make bench-gpu` measured
+EPOCH_MINUTES = "epoch_minutes [I]"  # datagen's per-task estimate (configs/datagen_task/) where none is measured
 BENCH_STUDIES = ("table2_cifar10", "table3_mscoco", "table4_ptb", "extended_baselines")  # make benchmark
 EXTRA_STUDIES = ("n_study", "metric_study")  # make n-study, make metric-study
 PY = ".venv/bin/python"
@@ -49,6 +56,13 @@ class Row:
     rates: dict = field(default_factory=dict)  # task -> (steps/s, where the number comes from)
     target_hours: float = math.nan  # at issue #9's H200 target rates (benchmark tasks)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def basis(self) -> str:
+        """'measured' when every rate behind the GPU-hours is a bench-gpu measurement of this machine, else 'guessed'
+        (the authors' logged rates of their GPU, assumed rates, datagen's epoch_minutes estimates)."""
+        sources = [source for _, source in self.rates.values()]
+        return "measured" if sources and all(s.startswith(MEASURED) for s in sources) else "guessed"
 
 
 class Planner:
@@ -100,12 +114,19 @@ class Planner:
         return base, self.jobs(params, extra)
 
     # ---- rates -------------------------------------------------------------------------------------------
-    def rate(self, task: str) -> tuple[float, str]:
+    def measured_rate(self, task: str) -> tuple[float, str] | None:
+        """The task's bench-gpu rate for the profile's option set (else its fp32 rate), or None."""
         tasks = (self.measured or {}).get("tasks", {})
-        if task in tasks and self.options in tasks[task]:
-            return tasks[task][self.options]["steps_per_s"], f"bench-gpu {self.options}"
-        if task in tasks and "fp32" in tasks[task]:
-            return tasks[task]["fp32"]["steps_per_s"], "bench-gpu fp32"
+        for key in (self.options, "fp32"):
+            entry = tasks.get(task, {}).get(key)
+            if entry and entry.get("steps_per_s", 0) > 0:
+                return entry["steps_per_s"], f"{MEASURED} {key}"
+        return None
+
+    def rate(self, task: str) -> tuple[float, str]:
+        measured = self.measured_rate(task)
+        if measured:
+            return measured
         if task in AUTHORS_STEPS_PER_S:
             return AUTHORS_STEPS_PER_S[task], "authors' log"
         return ASSUMED[task]
@@ -143,8 +164,6 @@ class Planner:
         base, _ = self.sweep("datagen")
         tasks = str(base.hydra.sweeper.params.datagen_task).split(",")
         row = Row("1-2 datagen", base.get("experiment_name", "datagen_table1"))
-        row.notes.append("GPU-hours from the epoch_minutes estimates of configs/datagen_task/ [I]; bench-gpu does not "
-                         "time these tasks")
         for name in tasks:
             cfg = self.compose("datagen", [f"datagen_task={name}"])
             plan = task_plan(cfg)
@@ -154,9 +173,21 @@ class Planner:
             row.jobs += plan["runs"] if slurm else 1
             row.runs += plan["runs"]
             row.epochs += plan["epochs"]
-            row.steps += plan["epochs"] * per_epoch
-            row.gpu_hours += plan["gpu_hours"]
-        row.rate = "epoch_minutes [I]"
+            steps = plan["epochs"] * per_epoch
+            row.steps += steps
+            measured = self.measured_rate(name)
+            if measured and math.isfinite(steps):  # bench-gpu timed this task's paper model
+                row.gpu_hours += steps / measured[0] / 3600
+                row.rates[name] = measured
+            else:
+                row.gpu_hours += plan["gpu_hours"]
+                row.rates[name] = (math.nan, EPOCH_MINUTES)
+        timed = sum(source.startswith(MEASURED) for _, source in row.rates.values())
+        row.rate = (f"{MEASURED} ({timed} of {len(tasks)} tasks), {EPOCH_MINUTES} ({len(tasks) - timed})"
+                    if 0 < timed < len(tasks) else f"{MEASURED} ({timed} tasks)" if timed else EPOCH_MINUTES)
+        if timed < len(tasks):
+            row.notes.append(f"{len(tasks) - timed} of {len(tasks)} tasks' GPU-hours from the epoch_minutes "
+                             "estimates of configs/datagen_task/ [I] (make bench-gpu times them)")
         self.points = int(sum(self.compose("datagen", [f"datagen_task={t}"]).runs for t in tasks)
                           * base.points_per_run)
         return row
@@ -286,6 +317,91 @@ class Planner:
         return stages
 
 
+# ---- make reproduce ARGS=... ---------------------------------------------------------------------------------
+# The primary configs each stage of `make reproduce` composes, with what its command lines add. `make reproduce`
+# hands ARGS to every command of every stage, so an override must apply to all of them.
+STAGE_CONFIGS = {
+    "check-data": [("datagen", []), ("selection", []), ("benchmark", [])],  # core.check_data composes these
+    "datagen": [("datagen", []), ("correct", [])],  # datagen, datagen.correct
+    "train_arc": [("train_arc", [])],  # arc_model (pre-flight, candidates), arc_model.candidates
+    "select": [("selection", [])],  # selection, selection.pick
+    "benchmark": [("range_test", []), ("benchmark", [])],  # range tests, experiments.table; + one per study
+    "figures": [("figures", [])],
+}
+SMOKE_STUDY_ARGS = ["seed=0"]  # reproduce on smoke runs n-study and metric-study on one seed (the Makefile's STUDY_ARGS)
+
+
+def reproduce_stages(profile: str, studies=BENCH_STUDIES) -> list[tuple[str, str, list[str]]]:
+    """(stage, primary config, overrides its command adds) of every command `make reproduce PROFILE=<profile>` runs,
+    in order: check-data on paper only, the appendix studies on smoke only (as the Makefile's reproduce target)."""
+    out = []
+    for stage, configs in STAGE_CONFIGS.items():
+        if stage == "check-data" and profile != "paper":
+            continue
+        out += [(stage, config, list(extra)) for config, extra in configs]
+        if stage == "benchmark":
+            out += [(stage, "benchmark", [f"experiment={study}"]) for study in studies]
+            if profile == "smoke":
+                out += [(study.replace("_", "-"), "benchmark", [f"experiment={study}", *SMOKE_STUDY_ARGS])
+                        for study in EXTRA_STUDIES]
+    return out
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def check_overrides(profile: str, args: list[str], studies=BENCH_STUDIES) -> str | None:
+    """None when every Hydra override in `args` (make's ARGS) applies to every command of `make reproduce
+    PROFILE=<profile>`; else one line naming the first override refused and the stage whose config refuses it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    import arc_model.config  # noqa: F401  (register the schemas)
+    import datagen.config  # noqa: F401
+    import experiments.config  # noqa: F401
+    import figures.config  # noqa: F401
+    import selection.config  # noqa: F401
+    from core.cli import CONFIGS, unknown_choice
+
+    parser = OverridesParser.create()
+    for arg in args:
+        key = arg.split("=", 1)[0].lstrip("+~")
+        if key == "profile":
+            return f"ARGS: '{arg}': pass the profile as PROFILE=..., not in ARGS"
+        try:
+            (override,) = parser.parse_overrides([arg])
+        except HydraException as err:
+            return f"ARGS: '{arg}' is not a Hydra override: {_first_line(err)}"
+        if override.is_sweep_override():
+            return (f"ARGS: '{arg}' is a sweep, which make reproduce cannot pass to every stage (its one-job commands "
+                    "take one value): pass it to one stage target instead, e.g. make benchmark ARGS=...")
+    problem = unknown_choice(args)
+    if problem:
+        return f"ARGS: {problem}"
+
+    def refusal(config: str, overrides: list[str]) -> str | None:
+        try:
+            with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+                compose(config, overrides)
+        except (HydraException, OmegaConfBaseException, ValueError, KeyError) as err:
+            return _first_line(err)
+        return None
+
+    for stage, config, extra in reproduce_stages(profile, studies):
+        base = [f"profile={profile}", *extra]
+        why = refusal(config, [*base, *args])
+        if why is None:
+            continue
+        culprit = next((arg for arg in args if refusal(config, [*base, arg]) is not None), " ".join(args))
+        return (f"ARGS: '{culprit}' does not apply to stage {stage} (configs/{config}.yaml"
+                f"{' ' + ' '.join(extra) if extra else ''}), and make reproduce passes ARGS to every stage: {why}")
+    return None
+
+
 def fmt(value: float, digits: int = 0) -> str:
     return "?" if isinstance(value, float) and math.isnan(value) else f"{value:,.{digits}f}"
 
@@ -296,15 +412,18 @@ def print_plan(planner: Planner) -> None:
               f"{planner.measured.get('device', '?')})" if planner.measured
               else "the authors' logged rates (no bench-gpu results at " f"{planner.results_path})")
     print(f"plan profile={planner.profile}: GPU-hours from {source}; training steps only")
+    print("basis: measured = every rate behind the row's GPU-hours is a make bench-gpu measurement on this machine; "
+          "guessed = the authors' logged rates (their GPU), assumed rates [I] or datagen's epoch_minutes [I]")
     if planner.profile != "paper":
         print(f"note: the rates are the paper tasks' GPU rates; profile {planner.profile} runs stand-in tasks, whose "
               "steps per epoch are unknown here (?)")
-    header = f"{'stage':16} {'study':20} {'jobs':>6} {'runs':>6} {'epochs':>9} {'steps':>13} {'GPU-h':>8}  rate"
+    header = (f"{'stage':16} {'study':20} {'jobs':>6} {'runs':>6} {'epochs':>9} {'steps':>13} {'GPU-h':>8} "
+              f"{'basis':8}  rate")
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r.stage:16} {r.study:20} {r.jobs:>6,} {r.runs:>6,} {r.epochs:>9,} {fmt(r.steps):>13} "
-              f"{fmt(r.gpu_hours, 1):>8}  {r.rate}")
+              f"{fmt(r.gpu_hours, 1):>8} {r.basis:8}  {r.rate}")
         for note in r.notes:
             print(f"{'':16} {'':20} note: {note}")
     total = sum(r.gpu_hours for r in rows)
@@ -334,6 +453,18 @@ def main(argv: list[str]) -> None:
     from core.errors import UserError
 
     overrides = [a for a in argv if not a.startswith("--")]
+    if "--check-args" in argv:  # `make check-args`: profile=<PROFILE> first, then ARGS
+        studies = next((a.split("=", 1)[1].split() for a in argv if a.startswith("--studies=")), BENCH_STUDIES)
+        if not overrides or not overrides[0].startswith("profile="):
+            print("usage: python -m core.plan --check-args profile=<p> [--studies=\"a b\"] [overrides]", file=sys.stderr)
+            sys.exit(2)
+        profile, args = overrides[0].split("=", 1)[1], overrides[1:]
+        problem = check_overrides(profile, args, studies)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            sys.exit(2)
+        print(f"check-args: {' '.join(args) or '(none)'} apply to every stage of make reproduce PROFILE={profile}")
+        return
     bench = next((Path(a.split("=", 1)[1]) for a in argv if a.startswith("--bench-results=")), None)
     try:
         planner = Planner(overrides, bench)

@@ -68,13 +68,67 @@ def save_resnet50_state(path: Path) -> torch.Tensor:
     return marker
 
 
-def test_paper_mscoco_backbone_weights_are_torchvision_imagenet_file_under_paths_weights():
-    """docs/experiments.md §7.2 ("Keras ResNet50, ImageNet-pretrained"): the paper size of the MSCOCO task names
-    torchvision's ResNet50_Weights.IMAGENET1K_V1 file under the new paths.weights (= ${paths.root}/weights)."""
+def test_paper_mscoco_backbone_is_keras_resnet50_file_under_paths_weights():
+    """docs/experiments.md §7.2 ("Keras ResNet50, ImageNet-pretrained"): the paper size of the MSCOCO task takes the
+    authors' backbone, Keras' ImageNet ResNet50 notop file under paths.weights (= ${paths.root}/weights); torchvision's
+    ResNet50_Weights.IMAGENET1K_V1 file is the switch's other value."""
+    from experiments.tasks.detection import BACKBONE_FILES
+
     cfg = compose_cfg("benchmark", "profile=paper", "bench_task=mscoco")
     assert cfg.paths.weights == f"{cfg.paths.root}/weights"
-    assert cfg.bench_task.size.build.backbone_weights == f"{cfg.paths.weights}/{RESNET50_FILE}"
+    build = cfg.bench_task.size.build
+    assert build.backbone == "keras_resnet50" and build.weights_dir == cfg.paths.weights
+    assert build.input_preprocessing == "pipeline"
+    inputs = CocoTask.paper_inputs(build.root_dir, backbone=build.backbone, weights_dir=build.weights_dir)
+    assert inputs[-1].path == Path(cfg.paths.weights).absolute() / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert BACKBONE_FILES["torchvision_resnet50"][0] == RESNET50_FILE
+    other = CocoTask.paper_inputs(build.root_dir, backbone="torchvision_resnet50", weights_dir=build.weights_dir)
+    assert other[-1].path == Path(cfg.paths.weights).absolute() / RESNET50_FILE
     assert cfg.paths.data == f"{cfg.paths.root}/data"  # the other keys are kept
+
+
+def save_keras_resnet50_h5(path: Path) -> None:
+    """A Keras HDF5 weights file of ResNet50 (notop) as h5py writes Keras' layout: every weight 0.5 but conv1's
+    kernel, 0.25 (gzip keeps the constant arrays a few kB)."""
+    import h5py
+    import numpy as np
+
+    from experiments.tasks.retinanet import KerasResNet50Features
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        layers = KerasResNet50Features(None).keras_layers()
+        f.attrs["layer_names"] = [n.encode() for n in layers]
+        for layer, module in layers.items():
+            group = f.create_group(layer)
+            if isinstance(module, nn.Conv2d):
+                shapes = {"kernel": tuple(module.weight.shape[i] for i in (2, 3, 1, 0)), "bias": module.bias.shape}
+            else:
+                shapes = {k: module.weight.shape for k in ("gamma", "beta", "moving_mean", "moving_variance")}
+            group.attrs["weight_names"] = [f"{layer}/{k}:0".encode() for k in shapes]
+            for key, shape in shapes.items():
+                value = 0.25 if layer == "conv1_conv" and key == "kernel" else 0.5
+                group.create_dataset(f"{layer}/{key}:0", data=np.full(shape, value, np.float32), compression="gzip")
+
+
+def test_coco_keras_backbone_loads_the_configured_h5(tmp_path, monkeypatch):
+    """docs/experiments.md §7.2: the authors' backbone starts from Keras' ImageNet file, read from disk by layer name."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))  # an empty Keras cache
+    empty_coco_tree(tmp_path)
+    save_keras_resnet50_h5(tmp_path / "weights" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    task = CocoTask(str(tmp_path), batch_size=1, workers=0, weights_dir=str(tmp_path / "weights"))
+    backbone = task.build_model().backbone
+    assert torch.all(backbone.conv1.weight == 0.25) and torch.all(backbone.stacks[3][2].bn3.running_var == 0.5)
+
+
+def test_missing_keras_backbone_file_stops_before_training_naming_it_and_keras_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    empty_coco_tree(tmp_path)
+    with pytest.raises(DataError) as err:
+        CocoTask(str(tmp_path), batch_size=1, workers=0, weights_dir=str(tmp_path / "weights"))
+    message = str(err.value)
+    assert str(tmp_path / "weights" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5") in message
+    assert str(tmp_path / "keras_home" / "models") in message and "\n" not in message
 
 
 def test_coco_backbone_loads_the_configured_weights_file(tmp_path, monkeypatch):
@@ -83,7 +137,8 @@ def test_coco_backbone_loads_the_configured_weights_file(tmp_path, monkeypatch):
     empty_coco_tree(tmp_path)
     weights = tmp_path / "weights" / RESNET50_FILE
     marker = save_resnet50_state(weights)
-    task = CocoTask(str(tmp_path), batch_size=1, workers=0, backbone_weights=str(weights))
+    task = CocoTask(str(tmp_path), batch_size=1, workers=0, backbone="torchvision_resnet50",
+                    backbone_weights=str(weights))
     assert task.backbone_weights == str(weights)
     model = task.build_model()
     assert torch.equal(model.backbone.stem[0].weight, marker)
@@ -97,7 +152,7 @@ def test_coco_backbone_falls_back_to_torchvision_cache(tmp_path, monkeypatch):
     empty_coco_tree(tmp_path)
     cached = tmp_path / "torch_home" / "hub" / "checkpoints" / RESNET50_FILE
     marker = save_resnet50_state(cached)
-    task = CocoTask(str(tmp_path), batch_size=1, workers=0,
+    task = CocoTask(str(tmp_path), batch_size=1, workers=0, backbone="torchvision_resnet50",
                     backbone_weights=str(tmp_path / "weights" / RESNET50_FILE))  # not there
     assert task.backbone_weights == str(cached)
     assert torch.equal(task.build_model().backbone.stem[0].weight, marker)
@@ -110,7 +165,8 @@ def test_missing_backbone_weights_stop_before_training_naming_file_and_weights_i
     empty_coco_tree(tmp_path)
     configured = tmp_path / "weights" / RESNET50_FILE
     with pytest.raises(DataError) as err:
-        CocoTask(str(tmp_path), batch_size=1, workers=0, backbone_weights=str(configured))
+        CocoTask(str(tmp_path), batch_size=1, workers=0, backbone="torchvision_resnet50",
+                 backbone_weights=str(configured))
     message = str(err.value)
     assert str(configured) in message and "ResNet50_Weights.IMAGENET1K_V1" in message
     assert str(tmp_path / "torch_home" / "hub" / "checkpoints") in message  # where else it looked

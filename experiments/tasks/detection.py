@@ -19,10 +19,16 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from core.check_data import require, required
-from core.pretrained import resnet50_imagenet_inputs
+from core.pretrained import (KERAS_RESNET50_NOTOP, RESNET50_IMAGENET, keras_resnet50_inputs,
+                             resnet50_imagenet_inputs)
 from core.tasks import Task, host_to_device
-from experiments.tasks.retinanet import (ResNet50Features, RetinaNet, SmallFeatures, detect, encode_targets,
-                                         make_anchors, retinanet_loss)
+from experiments.tasks import check_variant
+from experiments.tasks.retinanet import (BACKBONES, KerasResNet50Features, ResNet50Features, RetinaNet, SmallFeatures,
+                                         detect, encode_targets, make_anchors, retinanet_loss)
+
+# each backbone's ImageNet file under paths.weights, and how check_data finds it
+BACKBONE_FILES = {"keras_resnet50": (KERAS_RESNET50_NOTOP, keras_resnet50_inputs),
+                  "torchvision_resnet50": (RESNET50_IMAGENET[1], resnet50_imagenet_inputs)}
 
 
 @contextlib.contextmanager
@@ -68,8 +74,11 @@ class DetectionTask(Task):
     loss_name, metric_name, metric_mode = "total_loss", "mAP", "max"
 
     def __init__(self, image_size: int, num_classes: int, batch_size: int, levels: int, anchor_scale: float,
-                 device: str = "cpu"):
+                 variant: str = "keras", device: str = "cpu"):
         super().__init__(device)
+        # keras: the authors' TF RetinaNet as ported; sls: their PyTorch port for SLS (docs/experiments.md §7.4):
+        # no L2 term, the focal weight detached, torch's start for the FPN convs and the backbone's BatchNorms
+        self.variant = check_variant(variant)
         self.image_size, self.num_classes, self.batch_size = image_size, num_classes, batch_size
         self.anchors = make_anchors(image_size, levels, anchor_scale)
         self.level_sizes = [9 * math.ceil(image_size / 2 ** lv) ** 2 for lv in range(3, 3 + levels)]
@@ -92,13 +101,16 @@ class DetectionTask(Task):
     def loss_of(self, model, images, cls_t, box_t):
         """(focal + smooth-L1, model outputs): RetinaLoss's `total_loss`, the loss logged, fed to ARC and evaluated."""
         cls, box = model(images)
-        focal, smooth = retinanet_loss(cls, box, cls_t, box_t)
+        focal, smooth = retinanet_loss(cls, box, cls_t, box_t, detach_focal_weight=self.variant == "sls")
         return focal + smooth, (cls, box)
 
     def train_objective(self, model, batch):
         """The optimiser minimises total_loss + the L2 of the FPN/head kernels (FE's UpdateOp adds the model's
-        regularisation losses); the step loss recorded is total_loss alone (docs/experiments.md §7.2, §5.2)."""
+        regularisation losses); the step loss recorded is total_loss alone (docs/experiments.md §7.2, §5.2). The SLS
+        port (variant "sls") has no L2: its objective, and so SLS's closure, is total_loss alone."""
         recorded = self.loss_of(model, *batch)[0]
+        if self.variant == "sls":
+            return recorded, recorded
         return recorded + model.l2_penalty(), recorded
 
     def train_loss(self, model, batch):
@@ -174,10 +186,11 @@ class ShapesTask(DetectionTask):
     def __init__(self, n_train: int = 512, n_eval: int = 128, image_size: int = 32, width: int = 16,
                  fpn_width: int = 32, batch_size: int = 32, objects: tuple[int, int] = (1, 2),
                  sides: tuple[float, float] = (0.4, 0.8), noise: int = 60, overlap: bool = False,
-                 anchor_scale: float = 1.5, head_init: str = "he", device: str = "cpu"):
+                 anchor_scale: float = 1.5, head_init: str = "he", variant: str = "keras", device: str = "cpu"):
         if head_init not in ("he", "paper"):
             raise ValueError(f"ShapesTask head_init must be 'he' or 'paper', got {head_init!r}")
-        super().__init__(image_size, 3, batch_size, levels=3, anchor_scale=anchor_scale, device=device)
+        super().__init__(image_size, 3, batch_size, levels=3, anchor_scale=anchor_scale, variant=variant,
+                         device=device)
         shape = dict(objects=tuple(objects), sides=tuple(sides), noise=noise, overlap=overlap)
         self.train_samples = draw_shapes(n_train, image_size, seed=1, **shape)
         self.eval_samples = draw_shapes(n_eval, image_size, seed=2, **shape)
@@ -207,8 +220,10 @@ class ShapesTask(DetectionTask):
         return self._cache[key]
 
     def build_model(self):
-        backbone = SmallFeatures(self.width)
-        model = RetinaNet(backbone, backbone.channels, self.num_classes, width=self.fpn_width, levels=3)
+        keras = self.variant == "keras"
+        backbone = SmallFeatures(self.width, keras_init=keras)
+        model = RetinaNet(backbone, backbone.channels, self.num_classes, width=self.fpn_width, levels=3,
+                          keras_init=keras)
         if self.head_init == "he":  # weights only: the biases stay as RetinaNet sets them (0; class prior 0.01)
             for head in (model.cls_head, model.box_head):
                 for m in head:
@@ -247,29 +262,51 @@ class _CocoSamples(torch.utils.data.Dataset):
         return coco_sample(self.dataset[index], self.size)
 
 
+def _backbone_file(backbone: str, weights_dir: str | None, backbone_weights: str | None) -> str | None:
+    """The backbone's ImageNet weights file: `backbone_weights` when given, else its file under `weights_dir`; None
+    (both unset) starts the backbone from scratch."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"CocoTask backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
+    if backbone_weights:
+        return backbone_weights
+    return f"{weights_dir}/{BACKBONE_FILES[backbone][0]}" if weights_dir else None
+
+
 class CocoTask(DetectionTask):
-    """paper: RetinaNet-ResNet50-FPN on MSCOCO 2017 at 256 px, 90 classes, batch 32, 1500 steps/epoch."""
+    """paper: RetinaNet-ResNet50-FPN on MSCOCO 2017 at 256 px, 90 classes, batch 32, 1500 steps/epoch.
+
+    `backbone` (docs/experiments.md §7.2): "keras_resnet50", the authors' (Keras' ImageNet ResNet50 v1, its HDF5 file
+    converted: retinanet.KerasResNet50Features, with `input_preprocessing` "pipeline" as the authors or "caffe"), or
+    "torchvision_resnet50" (torchvision's v1.5 IMAGENET1K_V1 file, retinanet.ResNet50Features). Its weights file is
+    `backbone_weights`, else the backbone's file under `weights_dir` (the config's paths.weights), else Keras' or
+    torchvision's cache; with neither set the backbone starts from scratch."""
 
     name = "mscoco"
 
     def __init__(self, root_dir: str, batch_size: int = 32, image_size: int = 256, workers: int = 8,
-                 backbone_weights: str | None = None, steps_per_epoch: int = 1500, device: str = "cpu"):
-        inputs = self.paper_inputs(root_dir, backbone_weights)
+                 backbone: str = "keras_resnet50", weights_dir: str | None = None, backbone_weights: str | None = None,
+                 input_preprocessing: str = "pipeline", steps_per_epoch: int = 1500, variant: str = "keras",
+                 device: str = "cpu"):
+        inputs = self.paper_inputs(root_dir, backbone_weights, backbone=backbone, weights_dir=weights_dir)
         require(inputs, "mscoco")  # dataset and backbone weights, before any work (nothing is downloaded)
+        backbone_weights = _backbone_file(backbone, weights_dir, backbone_weights)
         if backbone_weights:  # the paper config sets it (ImageNet ResNet50); None trains the backbone from scratch
-            backbone_weights = str(inputs[-1].found())  # the configured file, or torchvision's cached copy
+            backbone_weights = str(inputs[-1].found())  # the configured file, or Keras' / torchvision's cached copy
+        self.backbone, self.input_preprocessing = backbone, input_preprocessing
         from fastestimator.dataset.data import mscoco
 
-        super().__init__(image_size, 90, batch_size, levels=5, anchor_scale=4.0, device=device)
+        super().__init__(image_size, 90, batch_size, levels=5, anchor_scale=4.0, variant=variant, device=device)
         train, evaluation = mscoco.load_data(root_dir=root_dir)
         self.train_set, self.eval_samples = _CocoSamples(train, image_size), _CocoSamples(evaluation, image_size)
         self.workers, self.backbone_weights, self.steps_per_epoch = workers, backbone_weights, steps_per_epoch
 
     @staticmethod
-    def paper_inputs(root_dir: str, backbone_weights: str | None = None, **_):
+    def paper_inputs(root_dir: str, backbone_weights: str | None = None, backbone: str = "keras_resnet50",
+                     weights_dir: str | None = None, **_):
         """The files this task reads (core.check_data.REGISTRY; `make check-data` lists the same): MSCOCO 2017 as
-        FE's mscoco loader reads it, and the ImageNet ResNet50 weights when configured."""
-        return required("mscoco", root_dir) + (resnet50_imagenet_inputs(backbone_weights) if backbone_weights else [])
+        FE's mscoco loader reads it, and the backbone's ImageNet ResNet50 weights when configured."""
+        path = _backbone_file(backbone, weights_dir, backbone_weights)
+        return required("mscoco", root_dir) + (BACKBONE_FILES[backbone][1](path) if path else [])
 
     def train_batches(self, generator):
         order = torch.randperm(len(self.train_set), generator=generator).tolist()
@@ -286,5 +323,9 @@ class CocoTask(DetectionTask):
                                                num_workers=self.workers, collate_fn=list)
 
     def build_model(self):
-        backbone = ResNet50Features(self.backbone_weights)
-        return RetinaNet(backbone, backbone.channels, self.num_classes, width=256, levels=5)
+        keras = self.variant == "keras"
+        if self.backbone == "keras_resnet50":
+            backbone = KerasResNet50Features(self.backbone_weights, self.input_preprocessing)
+        else:
+            backbone = ResNet50Features(self.backbone_weights, keras_bn=keras)
+        return RetinaNet(backbone, backbone.channels, self.num_classes, width=256, levels=5, keras_init=keras)

@@ -19,20 +19,23 @@ from core.keras_init import keras_conventions_
 from core.tasks import ClassificationTask, host_to_device, tensor_batches
 from core.tasks.digits import digits_tensors
 from core.check_data import require, required, verify
+from experiments.tasks import check_variant
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
 
 
-def conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
-    """Conv3x3 'same' with bias -> [MaxPool2] -> BN (Keras momentum 0.8 = torch 0.2, eps 1e-3) -> LeakyReLU(0.1)."""
+def conv_bn(c_in: int, c_out: int, pool: bool = False, momentum: float = 0.2, eps: float = 1e-3) -> nn.Sequential:
+    """Conv3x3 'same' with bias -> [MaxPool2] -> BN -> LeakyReLU(0.1). BN default: the TF model's Keras momentum 0.8
+    (torch 0.2), epsilon 1e-3."""
     layers = [nn.Conv2d(c_in, c_out, 3, padding=1)] + ([nn.MaxPool2d(2)] if pool else [])
-    return nn.Sequential(*layers, nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.2), nn.LeakyReLU(0.1))
+    return nn.Sequential(*layers, nn.BatchNorm2d(c_out, eps=eps, momentum=momentum), nn.LeakyReLU(0.1))
 
 
 class Residual(nn.Module):
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, momentum: float = 0.2, eps: float = 1e-3):
         super().__init__()
-        self.body = nn.Sequential(conv_bn(channels, channels), conv_bn(channels, channels))
+        self.body = nn.Sequential(conv_bn(channels, channels, momentum=momentum, eps=eps),
+                                  conv_bn(channels, channels, momentum=momentum, eps=eps))
 
     def forward(self, x):
         return x + self.body(x)
@@ -41,19 +44,27 @@ class Residual(nn.Module):
 class ResNet9(nn.Module):
     """The repo's TF ResNet9 (docs/experiments.md §7.1): residuals after layer1 and layer3 only, global max pool.
     Keras' Conv2D/Dense start (glorot_uniform, zero bias, core.keras_init); its BNs keep the momentum 0.8 the repo
-    sets (torch 0.2, eps 1e-3), which the helper leaves alone."""
+    sets (torch 0.2, eps 1e-3), which the helper leaves alone.
 
-    def __init__(self, in_channels: int = 3, width: int = 64, classes: int = 10):
+    variant="sls": the authors' PyTorch port the SLS runs trained (`FastCifar` of meta_compare's
+    sls_image_classification.py, docs/experiments.md §7.4): a third residual, after layer2; the layer BNs with
+    torch momentum 0.8 (= Keras 0.2), the residuals' BNs at torch's defaults (momentum 0.1), epsilon 1e-5; torch's
+    default initialisation everywhere (the port sets none)."""
+
+    def __init__(self, in_channels: int = 3, width: int = 64, classes: int = 10, variant: str = "keras"):
         super().__init__()
-        w = width
+        w, sls = width, check_variant(variant) == "sls"
+        layer = dict(momentum=0.8, eps=1e-5) if sls else {}
+        residual = dict(momentum=0.1, eps=1e-5) if sls else {}
         self.features = nn.Sequential(
-            conv_bn(in_channels, w),
-            conv_bn(w, 2 * w, pool=True), Residual(2 * w),
-            conv_bn(2 * w, 4 * w, pool=True),
-            conv_bn(4 * w, 8 * w, pool=True), Residual(8 * w),
+            conv_bn(in_channels, w, **layer),
+            conv_bn(w, 2 * w, pool=True, **layer), Residual(2 * w, **residual),
+            conv_bn(2 * w, 4 * w, pool=True, **layer), *([Residual(4 * w, **residual)] if sls else []),
+            conv_bn(4 * w, 8 * w, pool=True, **layer), Residual(8 * w, **residual),
             nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.head = nn.Linear(8 * w, classes)
-        keras_conventions_(self)
+        if not sls:
+            keras_conventions_(self)
 
     def forward(self, x):
         return self.head(self.features(x))
@@ -81,7 +92,8 @@ class AugmentedImageTask(ClassificationTask):
     """Normalized image tensors + ResNet9 + the repo's train-time augmentation."""
 
     def __init__(self, train, eval, batch_size: int, width: int, pad: int, hole: int, holdout_fraction: float = 0.0,
-                 device: str = "cpu"):
+                 variant: str = "keras", device: str = "cpu"):
+        self.variant = check_variant(variant)  # keras | sls (ResNet9)
         if holdout_fraction:  # LR range test: eval on a split of the training set (docs/experiments.md §7.4, CIFAR)
             order = torch.tensor(np.random.default_rng(0).permutation(len(train[1])))
             n_eval = int(round(len(order) * holdout_fraction))
@@ -97,7 +109,7 @@ class AugmentedImageTask(ClassificationTask):
             yield x, y.to(self.device)
 
     def build_model(self):
-        return ResNet9(self.train_data[0].shape[1], self.width)
+        return ResNet9(self.train_data[0].shape[1], self.width, variant=self.variant)
 
 
 class DigitsTask(AugmentedImageTask):
@@ -106,13 +118,13 @@ class DigitsTask(AugmentedImageTask):
     name = "cifar10"
 
     def __init__(self, width: int = 8, n_train: int | None = None, n_eval: int | None = None, batch_size: int = 128,
-                 holdout_fraction: float = 0.0, device: str = "cpu"):
+                 holdout_fraction: float = 0.0, variant: str = "keras", device: str = "cpu"):
         (x_train, y_train), (x_eval, y_eval) = digits_tensors(n_train)
         mean, std = x_train.mean(), x_train.std()
         train = ((x_train - mean) / std, y_train)
         eval_ = ((x_eval[:n_eval] - mean) / std, y_eval[:n_eval])
         super().__init__(train, eval_, batch_size, width, pad=1, hole=2, holdout_fraction=holdout_fraction,
-                         device=device)
+                         variant=variant, device=device)
 
 
 def load_cifar10(inputs) -> tuple[dict, dict]:
@@ -144,10 +156,10 @@ class Cifar10Task(AugmentedImageTask):
     name = "cifar10"
 
     def __init__(self, root_dir: str, width: int = 64, batch_size: int = 128, holdout_fraction: float = 0.0,
-                 device: str = "cpu"):
+                 variant: str = "keras", device: str = "cpu"):
         train_ds, eval_ds = load_cifar10(self.paper_inputs(root_dir))
         super().__init__(self._tensors(train_ds), self._tensors(eval_ds), batch_size, width, pad=4, hole=8,
-                         holdout_fraction=holdout_fraction, device=device)
+                         holdout_fraction=holdout_fraction, variant=variant, device=device)
 
     @staticmethod
     def paper_inputs(root_dir: str, **_):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from core.keras_init import keras_conventions_
+from experiments.tasks import check_variant
 from core.tasks import Task, tensor_batches
 from core.check_data import require, required
 
@@ -27,13 +28,21 @@ class LSTMLanguageModel(nn.Module):
     whole 4-gate matrix as Keras draws it (fan_out = 4u), not per gate; one zero bias with forget-gate bias 1 (Keras
     unit_forget_bias); Glorot dense. PyTorch stores the transposes, (4u, in) and (4u, u): same fans, same limit."""
 
-    def __init__(self, vocab: int, embedding: int = 300, units: int = 600, dropout: float = 0.5):
+    def __init__(self, vocab: int, embedding: int = 300, units: int = 600, dropout: float = 0.5, variant: str = "keras"):
         super().__init__()
         self.embedding = nn.Embedding(vocab, embedding)
         self.lstm = nn.LSTM(embedding, units, batch_first=True)
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(units, vocab)
-        keras_conventions_(self, recurrent_initializer="glorot_uniform")  # limits sqrt(6 / (in + 4u)), (u + 4u)
+        if check_variant(variant) == "sls":
+            # the authors' PyTorch port for SLS (`BuildModel` of meta_compare's sls_language_modeling.py,
+            # docs/experiments.md §7.4): torch's default start (embedding N(0, 1), LSTM biases and the dense layer
+            # U(+-1/sqrt(fan_in)), no forget-gate 1), except the two LSTM kernels, which it sets glorot_uniform.
+            # Time-major there, batch-first here: the same computation.
+            nn.init.xavier_uniform_(self.lstm.weight_ih_l0)
+            nn.init.xavier_uniform_(self.lstm.weight_hh_l0)
+        else:
+            keras_conventions_(self, recurrent_initializer="glorot_uniform")  # limits sqrt(6 / (in + 4u)), (u + 4u)
 
     def forward(self, x):  # stateless: a fresh zero state every batch, as the repo's Keras model
         return self.dense(self.dropout(self.lstm(self.embedding(x))[0]))
@@ -43,8 +52,9 @@ class LanguageModelTask(Task):
     loss_name, metric_name, metric_mode = "ce", "perplexity", "min"
 
     def __init__(self, train_chunks: np.ndarray, eval_chunks: np.ndarray, vocab_size: int, batch_size: int,
-                 embedding: int, units: int, device: str = "cpu"):
+                 embedding: int, units: int, variant: str = "keras", device: str = "cpu"):
         super().__init__(device)
+        self.variant = check_variant(variant)  # keras | sls (LSTMLanguageModel)
         self.train_chunks = torch.tensor(train_chunks, dtype=torch.long)
         self.eval_chunks = torch.tensor(eval_chunks, dtype=torch.long)
         self.vocab_size, self.batch_size, self.embedding, self.units = vocab_size, batch_size, embedding, units
@@ -57,7 +67,7 @@ class LanguageModelTask(Task):
             yield chunk.to(self.device)
 
     def build_model(self):
-        return LSTMLanguageModel(self.vocab_size, self.embedding, self.units)
+        return LSTMLanguageModel(self.vocab_size, self.embedding, self.units, variant=self.variant)
 
     def train_loss(self, model, chunk):
         logits = model(chunk[:, :-1])
@@ -106,11 +116,11 @@ class StdlibTextTask(LanguageModelTask):
     name = "ptb"
 
     def __init__(self, vocab_size: int = 1000, embedding: int = 32, units: int = 64, batch_size: int = 128,
-                 max_train_chunks: int | None = None, device: str = "cpu"):
+                 max_train_chunks: int | None = None, variant: str = "keras", device: str = "cpu"):
         train, test, vocab = stdlib_corpus(vocab_size)
         train_chunks, eval_chunks = chunk(train), chunk(test)
         train_chunks = train_chunks[:max_train_chunks]
-        super().__init__(train_chunks, eval_chunks, vocab, batch_size, embedding, units, device)
+        super().__init__(train_chunks, eval_chunks, vocab, batch_size, embedding, units, variant, device)
 
 
 class PTBTask(LanguageModelTask):
@@ -119,13 +129,13 @@ class PTBTask(LanguageModelTask):
     name = "ptb"
 
     def __init__(self, root_dir: str, embedding: int = 300, units: int = 600, batch_size: int = 128,
-                 device: str = "cpu"):
+                 variant: str = "keras", device: str = "cpu"):
         require(self.paper_inputs(root_dir), "ptb")
         from fastestimator.dataset.data import penn_treebank
 
         train, _, test, vocab = penn_treebank.load_data(root_dir=root_dir, seq_length=21)
         super().__init__(np.asarray(train["x"]), np.asarray(test["x"]), len(vocab), batch_size, embedding, units,
-                         device)
+                         variant, device)
 
     @staticmethod
     def paper_inputs(root_dir: str, **_):

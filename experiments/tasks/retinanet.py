@@ -79,12 +79,15 @@ def decode_boxes(anchors: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
     return torch.stack([x1, y1, x1 + aw * torch.exp(reg[:, 2]), y1 + ah * torch.exp(reg[:, 3])], 1)
 
 
-def retinanet_loss(cls_logits, box_reg, cls_target, box_target, alpha=0.25, gamma=2.0, beta=0.1):
+def retinanet_loss(cls_logits, box_reg, cls_target, box_target, alpha=0.25, gamma=2.0, beta=0.1,
+                   detach_focal_weight=False):
     """Focal loss (sum over object + background anchors / #positives) + smooth-L1 (beta 0.1, positives /
     #positives), each per image then averaged over the batch (docs/experiments.md §7.2). Returns (focal, smooth_l1).
     Computed in fp32 whatever the forward pass ran in (profile.precision=bf16 autocasts the heads' outputs), and
     without boolean indexing or one_hot, whose output sizes the GPU must report to the host (a wait at every step):
-    a positive anchor's row is 1 at its class, every other row is 0 (background -1 and ignored -2 match no class)."""
+    a positive anchor's row is 1 at its class, every other row is 0 (background -1 and ignored -2 match no class).
+    The focal weight alpha_t (1 - p_t)^gamma carries gradient, as TF's sample_weight in the authors' Keras loss;
+    `detach_focal_weight` stops it, as their PyTorch port for SLS does (`weight=focal_weight.detach()`, §7.4)."""
     cls_logits, box_reg = cls_logits.float(), box_reg.float()
     valid = cls_target != IGNORE
     positive = cls_target >= 0
@@ -95,7 +98,8 @@ def retinanet_loss(cls_logits, box_reg, cls_target, box_target, alpha=0.25, gamm
     p_t = torch.where(onehot > 0, p, 1 - p)
     alpha_t = torch.where(onehot > 0, torch.full_like(p, alpha), torch.full_like(p, 1 - alpha))
     bce = nn.functional.binary_cross_entropy_with_logits(cls_logits, onehot, reduction="none")
-    focal = (alpha_t * (1 - p_t) ** gamma * bce).sum(-1) * valid
+    weight = alpha_t * (1 - p_t) ** gamma
+    focal = ((weight.detach() if detach_focal_weight else weight) * bce).sum(-1) * valid
     smooth = nn.functional.smooth_l1_loss(box_reg, box_target, reduction="none", beta=beta).sum(-1) * positive
     return (focal.sum(1) / n_pos).mean(), (smooth.sum(1) / n_pos).mean()
 
@@ -106,7 +110,7 @@ class RetinaNet(nn.Module):
     their heads set N(0, 0.01) and, on the class output, the prior bias log(1/99) (`_head`)."""
 
     def __init__(self, backbone: nn.Module, backbone_channels: tuple[int, int, int], num_classes: int,
-                 width: int = 256, levels: int = 5, anchors_per_location: int = 9):
+                 width: int = 256, levels: int = 5, anchors_per_location: int = 9, keras_init: bool = True):
         super().__init__()
         self.backbone, self.levels, self.num_classes = backbone, levels, num_classes
         c3, c4, c5 = backbone_channels
@@ -114,8 +118,9 @@ class RetinaNet(nn.Module):
         self.smooth = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(3))
         self.extra = nn.ModuleList(nn.Conv2d(c5 if i == 0 else width, width, 3, stride=2, padding=1)
                                    for i in range(levels - 3))
-        for convs in (self.lateral, self.smooth, self.extra):
-            keras_conventions_(convs)
+        for convs in (self.lateral, self.smooth, self.extra):  # keras_init=False: torch's start (the SLS port)
+            if keras_init:
+                keras_conventions_(convs)
         self.cls_head = self._head(width, num_classes * anchors_per_location)
         self.box_head = self._head(width, 4 * anchors_per_location)
         nn.init.constant_(self.cls_head[-1].bias, math.log(1 / 99))  # prior 0.01
@@ -163,12 +168,13 @@ class ResNet50Features(nn.Module):
 
     channels = (512, 1024, 2048)
 
-    def __init__(self, weights_path: str | None = None):
+    def __init__(self, weights_path: str | None = None, keras_bn: bool = True):
         super().__init__()
         net = resnet50(weights_path)
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
         self.layer2, self.layer3, self.layer4 = net.layer2, net.layer3, net.layer4
-        keras_conventions_(self, init=False, bn_eps=APPLICATIONS_BN_EPS)
+        if keras_bn:  # False: torch's BN momentum 0.1, eps 1e-5, as the authors' PyTorch port for SLS (§7.4)
+            keras_conventions_(self, init=False, bn_eps=APPLICATIONS_BN_EPS)
 
     def forward(self, x):
         c3 = self.layer2(self.stem(x))
@@ -176,11 +182,128 @@ class ResNet50Features(nn.Module):
         return c3, c4, self.layer4(c4)
 
 
+# keras.applications' caffe-mode preprocess_input: RGB -> BGR, minus the ImageNet channel means (B, G, R), no scaling
+CAFFE_BGR_MEANS = (103.939, 116.779, 123.68)
+BACKBONES = ("keras_resnet50", "torchvision_resnet50")  # the authors' (Keras' file, converted) | torchvision's v1.5
+
+
+class KerasBottleneck(nn.Module):
+    """keras.applications.resnet's `block1` (ResNet v1): 1x1 conv (stride here: v1), 3x3 'same' conv, 1x1 conv x4,
+    each with bias and BatchNormalization(epsilon=1.001e-5, Keras momentum 0.99); a 1x1 conv + BN shortcut on the
+    first block of a stack; add, ReLU. Modules named after the Keras layers' suffixes (_0 shortcut, _1, _2, _3)."""
+
+    def __init__(self, c_in: int, filters: int, stride: int, shortcut: bool):
+        super().__init__()
+
+        def bn(c: int) -> nn.BatchNorm2d:
+            return nn.BatchNorm2d(c, eps=APPLICATIONS_BN_EPS, momentum=0.01)
+
+        if shortcut:
+            self.conv0, self.bn0 = nn.Conv2d(c_in, 4 * filters, 1, stride=stride), bn(4 * filters)
+        self.conv1, self.bn1 = nn.Conv2d(c_in, filters, 1, stride=stride), bn(filters)
+        self.conv2, self.bn2 = nn.Conv2d(filters, filters, 3, padding=1), bn(filters)
+        self.conv3, self.bn3 = nn.Conv2d(filters, 4 * filters, 1), bn(4 * filters)
+
+    def forward(self, x):
+        skip = self.bn0(self.conv0(x)) if hasattr(self, "conv0") else x
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = torch.relu(self.bn2(self.conv2(y)))
+        return torch.relu(skip + self.bn3(self.conv3(y)))
+
+
+class KerasResNet50Features(nn.Module):
+    """The authors' backbone (docs/experiments.md §7.2): `tf.keras.applications.ResNet50(weights="imagenet",
+    include_top=False)` as a torch module, returning C3 = conv3_block4_out (Keras layer 80), C4 = conv4_block6_out
+    (layer 142) and C5 = conv5_block3_out (the last layer).
+
+    ResNet v1 (stride 2 in the first 1x1 conv of each downsampling block, where torchvision's v1.5 puts it in the 3x3),
+    convs with bias, BatchNormalization(epsilon=1.001e-5) updating with Keras' momentum 0.99 (torch 0.01). The 7x7
+    conv after ZeroPadding2D(3) is torch's padding=3; the max pool after ZeroPadding2D(1) pads zeros, torch's -inf,
+    which agree on the ReLU's non-negative output.
+
+    `weights_path`: Keras' ImageNet file resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (or any Keras HDF5
+    weights file of that model), read by layer name (core.pretrained.read_keras_h5); None starts as Keras would with
+    weights=None (glorot_uniform, zero bias). `input_preprocessing`: "pipeline" (the authors': the model takes the
+    pipeline's (x - 127.5) / 127.5 as it is; their code never calls Keras' preprocess_input) or "caffe" (Keras'
+    preprocess_input on the pipeline's pixels: undo the scaling, RGB -> BGR, minus the ImageNet means)."""
+
+    channels = (512, 1024, 2048)
+    STACKS = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # (filters, blocks, stride of the first block)
+
+    def __init__(self, weights_path: str | None = None, input_preprocessing: str = "pipeline"):
+        super().__init__()
+        if input_preprocessing not in ("pipeline", "caffe"):
+            raise ValueError(f"input_preprocessing must be 'pipeline' or 'caffe', got {input_preprocessing!r}")
+        self.input_preprocessing = input_preprocessing
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3)
+        self.bn1 = nn.BatchNorm2d(64, eps=APPLICATIONS_BN_EPS, momentum=0.01)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        stacks, c_in = [], 64
+        for filters, blocks, stride in self.STACKS:
+            stacks.append(nn.Sequential(*(KerasBottleneck(c_in if b == 0 else 4 * filters, filters,
+                                                          stride if b == 0 else 1, shortcut=b == 0)
+                                          for b in range(blocks))))
+            c_in = 4 * filters
+        self.stacks = nn.ModuleList(stacks)
+        self.register_buffer("caffe_means", torch.tensor(CAFFE_BGR_MEANS).view(1, 3, 1, 1), persistent=False)
+        if weights_path:
+            self.load_keras_h5(weights_path)
+        else:
+            keras_conventions_(self, bn_eps=APPLICATIONS_BN_EPS)
+
+    def keras_layers(self) -> dict[str, nn.Module]:
+        """{Keras layer name: the torch module holding its weights}, for every layer of Keras' ResNet50 (notop) that
+        has weights: conv1_conv, conv1_bn, conv{2..5}_block{n}_{0..3}_{conv,bn}."""
+        out = {"conv1_conv": self.conv1, "conv1_bn": self.bn1}
+        for stage, stack in enumerate(self.stacks, start=2):
+            for index, block in enumerate(stack, start=1):
+                for part in range(4):
+                    if hasattr(block, f"conv{part}"):
+                        out[f"conv{stage}_block{index}_{part}_conv"] = getattr(block, f"conv{part}")
+                        out[f"conv{stage}_block{index}_{part}_bn"] = getattr(block, f"bn{part}")
+        return out
+
+    @torch.no_grad()
+    def load_keras_h5(self, path: str) -> None:
+        """Every weighted layer's weights from a Keras HDF5 weights file, by layer name: conv kernels (kh, kw, in,
+        out) -> (out, in, kh, kw); BN gamma, beta, moving mean / variance -> weight, bias, running mean / var. A
+        missing layer or a shape that differs is a CheckpointError naming the file."""
+        from core.errors import CheckpointError
+        from core.pretrained import read_keras_h5
+
+        layers = read_keras_h5(path)
+        wanted = self.keras_layers()
+        absent = [name for name in wanted if name not in layers]
+        if absent:
+            raise CheckpointError(f"{path}: not Keras' ResNet50 weights: no layer {', '.join(absent[:3])}"
+                                  f"{' ...' if len(absent) > 3 else ''} ({len(absent)} of {len(wanted)} missing)")
+        for name, module in wanted.items():
+            weights = layers[name]
+            if isinstance(module, nn.Conv2d):
+                pairs = [(module.weight, weights["kernel"].transpose(3, 2, 0, 1)), (module.bias, weights["bias"])]
+            else:
+                pairs = [(module.weight, weights["gamma"]), (module.bias, weights["beta"]),
+                         (module.running_mean, weights["moving_mean"]), (module.running_var, weights["moving_variance"])]
+            for tensor, array in pairs:
+                if tuple(array.shape) != tuple(tensor.shape):
+                    raise CheckpointError(f"{path}: layer {name} holds shape {tuple(array.shape)}, Keras' ResNet50 "
+                                          f"has {tuple(tensor.shape)}")
+                tensor.copy_(torch.from_numpy(array.copy()))
+
+    def forward(self, x):
+        if self.input_preprocessing == "caffe":
+            x = (x * 127.5 + 127.5).flip(1) - self.caffe_means  # the pipeline's [-1, 1] back to pixels, then caffe
+        x = self.pool(torch.relu(self.bn1(self.conv1(x))))
+        c3 = self.stacks[1](self.stacks[0](x))
+        c4 = self.stacks[2](c3)
+        return c3, c4, self.stacks[3](c4)
+
+
 class SmallFeatures(nn.Module):
     """mini backbone: stride-2 conv-BN-ReLU stages, C3/C4/C5 at strides 8/16/32; Keras' Conv2D and
     BatchNormalization defaults (core.keras_init), as the stand-in for the authors' Keras ResNet50 [I]."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, keras_init: bool = True):
         super().__init__()
         w = width
         self.channels = (4 * w, 8 * w, 8 * w)
@@ -190,7 +313,8 @@ class SmallFeatures(nn.Module):
 
         self.stem = nn.Sequential(stage(3, w), stage(w, 2 * w), stage(2 * w, 4 * w))
         self.c4, self.c5 = stage(4 * w, 8 * w), stage(8 * w, 8 * w)
-        keras_conventions_(self)
+        if keras_init:  # False: torch's defaults, as the SLS port's torchvision backbone
+            keras_conventions_(self)
 
     def forward(self, x):
         c3 = self.stem(x)
