@@ -1,7 +1,7 @@
 """Stage 3: ARC preprocessing, network, hybrid loss, candidate training and the reusable controller
-(paper §3.4, docs/experiments.md §3-5). Built in issue #4; usage in arc_model/README.md.
+(paper §3.4, docs/experiments.md §3-5). Usage in arc_model/README.md.
 
-ARC in your own training (issue #12):
+ARC in your own training:
   * `from arc_model import ARCScheduler` — a torch.optim.lr_scheduler for a plain PyTorch loop;
   * `from arc_model import ARCTrace` — a FastEstimator Trace (imports FastEstimator and TensorFlow);
   * arc_model.integrations.lightning / .huggingface — `ARCCallback` for Lightning and transformers.Trainer

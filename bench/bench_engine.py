@@ -3,7 +3,7 @@
 Same model (the mini digits CNN), data, batch size (32) and per-epoch evaluation; the two are
 interleaved in one process and each time is the median of REPEATS epochs, so machine noise hits both.
 The core does more per step (records every loss with .item(), NaN check, FE log lines, schedule
-hook); the target is engine_overhead_ratio <= 1.3 (issue #2).
+hook); the target is engine_overhead_ratio <= 1.3.
 """
 from __future__ import annotations
 

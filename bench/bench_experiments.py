@@ -1,4 +1,4 @@
-"""Paper-profile CIFAR10 epoch time (issue #5 item 6): the ResNet9 + augmentation + Adam step on stand-in
+"""Paper-profile CIFAR10 epoch time: the ResNet9 + augmentation + Adam step on stand-in
 tensors of the real shape (batch 128, 3x32x32), timed on CUDA when present, else a few CPU steps.
 Prints key=value lines; epoch = 391 steps (50k images / 128, last partial batch kept)."""
 from __future__ import annotations

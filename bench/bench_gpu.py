@@ -20,23 +20,7 @@ profile.channels_last=true, profile.compile=true, profile.compile_mode=reduce-ov
 to the authors' logged rates (docs/experiments.md §9.2 `steps/sec`: CIFAR10 58.9, MSCOCO 4.07, PTB 37.9) and writes
 them to artifacts/bench/gpu.json (under $ARC_REPRO_ROOT), which `make plan` reads for its GPU-hours.
 
-Measured on one H200 (the device tool, 2026-11-30; its torch 2.11.0+cu130, not the lock's 2.3.1; steps/s, and the
-same code gave cifar10 fp32 anywhere from 160 to 229 in different calls, so compare within a line):
-  * at be6db1a: cifar10 fp32 112.2, `fast` with compile's default mode 64.7; mscoco fp32 19.3, and bf16 crashed in
-    the RetinaNet loss (a bf16 one-hot target; fixed, tests/test_maths.py).
-  * the host no longer waits for the GPU at every step (pageable copies of the augmentation's draws and of the
-    batch index, boolean indexing in the RetinaNet loss; now 1 wait per epoch, the read of its step losses, which
-    `host_waits` checks): cifar10 fp32 173.6, mscoco 22.0, ptb 260.3, svhn_proxy 62.3. With compile's default
-    mode every task got slower (cifar10 103.1 with bf16 + channels_last, 154.6 fp32; mscoco 19.1; ptb 221.5;
-    svhn_proxy 57.1); bf16 + channels_last without compile: cifar10 155.3-193.2 (fp32 215.2 in that call), mscoco
-    28.1 and 31.8, ptb 285.1.
-  * why: a profile of 50 cifar10 steps holds 4.0 ms of GPU kernels per step in fp32 and 2.3 ms in bf16, less than
-    the host spends launching them: the small paper models are bound by Python's launches on this machine's CPU.
-    compile_mode=reduce-overhead (CUDA graphs) removes most launches: cifar10 229.4 -> 297.0 fp32, 330.7 bf16 +
-    channels_last; svhn_proxy 75.7 -> 172.9 / 205.2; ptb 265.8 -> 265.9 / 283.3 (mscoco not timed in that mode:
-    the device time ran out). `fast` is therefore bf16 + channels_last + reduce-overhead.
-  * issue #9's H200 targets: ptb >= 250 met (260-285); mscoco >= 30 met with bf16 + channels_last (31.8, 28.1 in
-    another call), not in fp32 (22-23); cifar10 >= 400 missed (best 330.7).
+Measured rates, with their dates, commits and what each option buys: docs/measurements.md (GPU step rates).
 BENCH_GPU_SETS=fp32 (or fast) times one set only; bf16_eager, fp32_graphs and fast_default_compile, when named,
 take `fast` apart.
 BENCH_GPU_TASKS=cifar10,ptb times those tasks only (names: the four above, the datagen task names, arc). Each line also gives where the host waited for the GPU in 5
@@ -56,7 +40,7 @@ from pathlib import Path
 import torch
 
 AUTHORS_STEPS_PER_S = {"cifar10": 58.9, "mscoco": 4.07, "ptb": 37.9}  # the authors' logged training rates
-TARGETS_H200 = {"cifar10": 400, "mscoco": 30, "ptb": 250}  # issue #9: steps/s on one H200
+TARGETS_H200 = {"cifar10": 400, "mscoco": 30, "ptb": 250}  # the project's speed targets, steps/s on one H200
 OPTION_SETS = {"fp32": {"precision": "fp32", "channels_last": False, "compile": False},
                "fast": {"precision": "bf16", "channels_last": True, "compile": True, "compile_mode": "reduce-overhead"},
                # only when named in BENCH_GPU_SETS: which of the fast options buys what
@@ -208,7 +192,7 @@ def StandinDetection(*args, **kwargs):  # noqa: N802 (the class is built on firs
 
 
 def host_waits(run, steps: int = 5) -> list[str]:
-    """Where the host waited for the GPU during one short epoch of `steps` steps (issue #9: no wait per step; the
+    """Where the host waited for the GPU during one short epoch of `steps` steps (the aim: no wait per step; the
     end of an epoch reads its step losses in one transfer, one wait). torch.cuda.set_sync_debug_mode("warn") warns
     at every synchronizing call; each is named by the innermost line of this repository on the stack."""
     waits = []

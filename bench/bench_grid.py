@@ -1,4 +1,4 @@
-"""Grid overhead (issue #10): what a benchmark grid costs beyond its runs' own training.
+"""Grid overhead: what a benchmark grid costs beyond its runs' own training.
 
 Runs a slice of Table 2's mini grid (2 schedules x 3 LR0 x 5 seeds = 30 runs of the mini CIFAR10 stand-in) as
 the user does, `python -m experiments.benchmark -m ... hydra/launcher=local` (2 joblib workers), in a scratch

@@ -9,7 +9,7 @@ with the `Resumable` methods: core.training.Run (`train_into`), arc_model's Cand
 
 `finished_runs(root, pattern)` is one row per finished run directory: its DONE row plus `run_dir`.
 
-Reliability (issue 13):
+Reliability:
   * a run's own damaged files are redone, with one `warning:` line: an unreadable checkpoint restarts the run
     from its first epoch, an unreadable DONE marker or a finished run whose files (`verify`) are missing or
     damaged is trained again (runs are deterministic, so the result is the same);

@@ -1,4 +1,4 @@
-"""Reading files without executing what they hold (issue 13 item 1).
+"""Reading files without executing what they hold.
 
 Nothing the pipeline reads from disk runs code: checkpoints and progress files are read with
 `torch.load(weights_only=True)` (tensors, numbers, strings and plain containers only), the authors' pickle only

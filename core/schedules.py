@@ -1,6 +1,6 @@
 """LR schedules as FastEstimator-Trace-style hooks that the training loop calls.
 
-Two hook points (issue #2):
+Two hook points:
   * `on_epoch_begin(epoch, history, lr)` — epoch-boundary controllers (constant, cosine, ARC, ...)
     see the whole RunHistory and return the LR for the coming epoch;
   * `on_step_begin(step, epoch, lr)` — per-step schedules (super-convergence) return the LR for

@@ -1,4 +1,4 @@
-"""Beyond the paper (issue #5 item 3): LR controllers that react to the run without a learned model.
+"""Beyond the paper: LR controllers that react to the run without a learned model.
 
 Both use one configuration for every task (configs/schedule/{plateau,greedy}.yaml) and, like ARC,
 only look at the run's recorded history at epoch boundaries.

@@ -1,4 +1,4 @@
-"""Kill anywhere, lose nothing (issue 13 item 4): `make fault-test` [FAULT_ARGS="--kills 12 --seed 0"].
+"""Kill anywhere, lose nothing: `make fault-test` [FAULT_ARGS="--kills 12 --seed 0"].
 
 1. Lists the commands of `make reproduce PROFILE=smoke` (`make -n`) and draws the kill moments: every stage (the
    distinct modules those commands run, a benchmark study apart) gets one, more kills go to random commands, and a

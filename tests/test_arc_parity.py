@@ -1,4 +1,4 @@
-"""arc_model against FastEstimator 1.7's own ARC (issue #4 acceptance).
+"""arc_model against FastEstimator 1.7's own ARC.
 
 * 1,000 random histories: our on-line input equals what `fe.schedule.ARC` builds (max abs diff <= 1e-6);
 * with the published arc.h5: our probabilities match FE's Keras model to 1e-5, decisions agree 100%;

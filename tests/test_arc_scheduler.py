@@ -1,4 +1,4 @@
-"""arc_model.ARCScheduler: ARC as a torch.optim.lr_scheduler (issue #12).
+"""arc_model.ARCScheduler: ARC as a torch.optim.lr_scheduler.
 
 * decision epochs checked by hand (4, 7, 10 for frequency 3) and what ARC sees at each;
 * the same LRs as ARCController (the reference front end) over long runs, and as FastEstimator 1.7's own ARC

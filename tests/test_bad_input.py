@@ -1,4 +1,4 @@
-"""Bad input at every stage entry point (issue 13 item 6): one clear line naming the key or file, a non-zero exit,
+"""Bad input at every stage entry point: one clear line naming the key or file, a non-zero exit,
 no traceback, and nothing written under artifacts/.
 
 Each case runs the entry point's `main()` in this process with its command line (the whole path a user takes:

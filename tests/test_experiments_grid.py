@@ -115,7 +115,7 @@ def test_smoke_grid_rows_logs_rerun_and_errors(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("arc_model.controller") is None,
-                    reason="arc_model.controller (issue #4) is not importable yet")
+                    reason="arc_model.controller is not importable yet")
 def test_smoke_arc_run_acts_at_epoch_4(tmp_path, published_arc):
     result = run_module("experiments.benchmark", "profile=smoke", "bench_task=cifar10", "schedule=arc",
                         "lr0=0.01", f"paths.selected_arc={published_arc}", cwd=tmp_path)

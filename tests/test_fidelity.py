@@ -1,4 +1,4 @@
-"""Fidelity fixes of the paper profile (issue 9, item 1): each test follows a section of docs/experiments.md or an
+"""Fidelity of the paper profile: each test follows a section of docs/experiments.md or an
 authors' file, named in its docstring, and every expected number is worked out by hand in the comments."""
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def test_coco_backbone_loads_the_configured_weights_file(tmp_path, monkeypatch):
 
 
 def test_coco_backbone_falls_back_to_torchvision_cache(tmp_path, monkeypatch):
-    """docs/experiments.md §7.2 + issue 9: when ${paths.weights}/resnet50-0676ba61.pth is absent, torchvision's own
+    """docs/experiments.md §7.2: when ${paths.weights}/resnet50-0676ba61.pth is absent, torchvision's own
     cache ($TORCH_HOME/hub/checkpoints) is used if it holds the file; nothing is downloaded."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     empty_coco_tree(tmp_path)
@@ -159,7 +159,7 @@ def test_coco_backbone_falls_back_to_torchvision_cache(tmp_path, monkeypatch):
 
 
 def test_missing_backbone_weights_stop_before_training_naming_file_and_weights_id(tmp_path, monkeypatch):
-    """docs/experiments.md §7.2 + issue 9: missing ImageNet weights are a DataError at task construction (before any
+    """docs/experiments.md §7.2: missing ImageNet weights are a DataError at task construction (before any
     model is built or trained) naming the file and the torchvision weights id."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     empty_coco_tree(tmp_path)

@@ -1,4 +1,4 @@
-"""Packaging, lock and environment (issue #12): what `pip install .` declares and ships, what `make setup` installs.
+"""Packaging, lock and environment: what `pip install .` declares and ships, what `make setup` installs.
 
 Static checks of pyproject.toml, requirements*.txt, environment.yml and the Makefile; subprocesses that import
 ARCScheduler and the integrations and list the modules they loaded (no pandas, TensorFlow, FastEstimator or Hydra
@@ -71,7 +71,7 @@ def test_arc_scheduler_import_stays_light(scheduler_modules):
 
 def test_a_grids_main_process_does_not_load_torch():
     """`python -m experiments.benchmark -m ...` and `python -m selection -m ...` only compose and launch in the main
-    process; torch, pandas and scikit-learn load in the jobs (issue #10's grid overhead: ~1.5 s before the first
+    process; torch, pandas and scikit-learn load in the jobs (the grid overhead: ~1.5 s before the first
     job starts)."""
     loaded = {m.split(".")[0] for m in imported_modules("import experiments.benchmark, selection.__main__")}
     assert not loaded & {"torch", "pandas", "sklearn"}, sorted(loaded & {"torch", "pandas", "sklearn"})

@@ -1,4 +1,4 @@
-"""Each stage's output also goes to ${paths.artifacts}/logs/<config name>.log (core.cli.stage, issue #12)."""
+"""Each stage's output also goes to ${paths.artifacts}/logs/<config name>.log (core.cli.stage)."""
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,4 @@
-"""Small CNN on scikit-learn's 8x8 digits: the offline task that proves the core (issue #2).
+"""Small CNN on scikit-learn's 8x8 digits: the offline task that proves the core.
 
 The 1,797 images ship with scikit-learn, so this runs anywhere without a download.
 """
@@ -18,7 +18,7 @@ from core.tasks import ClassificationTask
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """(images (1797, 8, 8) in 0..16, labels): scikit-learn's `load_digits()` without importing scikit-learn,
-    whose import costs each worker 0.6 s (issue #10's grid overhead): the same file read the same way
+    whose import costs each worker 0.6 s (the grid overhead): the same file read the same way
     (sklearn/datasets/_base.py: np.loadtxt of data/digits.csv.gz, 64 pixels then the label per row;
     tests/test_digits.py checks it against `load_digits()`)."""
     spec = find_spec("sklearn")  # locates the package without running its __init__

@@ -1,5 +1,5 @@
 """Hydra's basic sweeper, validating a covering subset of each batch instead of every job, and stopping the
-joblib launcher's idle workers when the sweep ends (issue #10).
+joblib launcher's idle workers when the sweep ends.
 
 Before launching, BasicSweeper composes every job's config once to catch composition errors early, and the
 launcher then composes it again: two compositions per job. A benchmark grid's job costs ~0.35 s to compose
