@@ -23,14 +23,9 @@ from core.errors import ConfigError
 from core.history import RunHistory
 from core.optim import get_lr
 from core.points import ACTIONS
-from core.schedules import Schedule
+from core.schedules import Schedule, check_frequency, is_decision_epoch
 
 CYCLES = 3  # history window: FE's deque(maxlen=3)
-
-
-def is_decision_epoch(epoch: int, frequency: int) -> bool:
-    """FE LRScheduler.on_epoch_begin's condition: epochs 4, 7, 10, ... for frequency 3."""
-    return epoch > 1 and (epoch % frequency == 1 or frequency == 1)
 
 
 def history_cycles(history: RunHistory, epoch: int, frequency: int, use_val_loss: bool = True):
@@ -69,12 +64,6 @@ class ARCDecider:
         return ACTIONS[int(np.argmax(self.probabilities(train_cycles, val_cycles, lr_cycles)))]
 
 
-def _check_frequency(frequency: int) -> int:
-    if not isinstance(frequency, int) or isinstance(frequency, bool) or frequency < 1:
-        raise ConfigError(f"frequency: must be a positive integer, got {frequency!r}")
-    return frequency
-
-
 def next_lr(lr: float, multiplier: float) -> float:
     """FE: `np.float32(get_lr(model) * multiplier)`."""
     return float(np.float32(lr * multiplier))
@@ -88,7 +77,7 @@ class ARCSchedule(Schedule):
     """
 
     def __init__(self, weights: str, frequency: int = 3, use_val_loss: bool = True, preprocessing: str = "repo"):
-        self.frequency = _check_frequency(frequency)
+        self.frequency = check_frequency(frequency)
         self.use_val_loss = bool(use_val_loss)
         self.decider = ARCDecider(weights, preprocessing)
         self.decisions: list[tuple[int, float]] = []  # (epoch, multiplier)
@@ -126,7 +115,7 @@ class ARCController:
 
     def __init__(self, weights: str | Path, frequency: int = 3, use_val_loss: bool = True,
                  preprocessing: str = "repo", optimizer: torch.optim.Optimizer | None = None):
-        self.frequency = _check_frequency(frequency)
+        self.frequency = check_frequency(frequency)
         self.use_val_loss = bool(use_val_loss)
         self.decider = ARCDecider(weights, preprocessing)
         self.optimizer = optimizer

@@ -9,7 +9,7 @@
 
 Same decisions as FastEstimator 1.7's `LRScheduler(lr_fn="arc")` (tests/test_arc_scheduler.py): at the end of
 epoch e the scheduler records the LR in force and the epoch's losses, and when epoch e + 1 is a decision epoch
-(4, 7, 10, ... for frequency 3; arc_model.controller.is_decision_epoch) it multiplies every parameter group's LR
+(4, 7, 10, ... for frequency 3; core.schedules.is_decision_epoch) it multiplies every parameter group's LR
 by ARC's choice among 1.618 / 1.0 / 0.618, rounded to float32 as FE does (`np.float32(lr * m)`). The history
 ARC reads is group 0's LR (FE's `get_lr`); multiplying each group keeps the groups' ratios. The decision logic
 is arc_model.controller's (ARCDecider, history_cycles): this module only does the bookkeeping.
@@ -32,9 +32,10 @@ from pathlib import Path
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from arc_model.controller import CYCLES, ARCDecider, _check_frequency, history_cycles, is_decision_epoch, next_lr
+from arc_model.controller import CYCLES, ARCDecider, history_cycles, next_lr
 from core.errors import DataError
 from core.history import RunHistory
+from core.schedules import check_frequency, is_decision_epoch
 from core.points import ACTIONS
 
 STATE_VERSION = 1
@@ -96,7 +97,7 @@ class ARCScheduler(LRScheduler):
         # Like ReduceLROnPlateau: a subclass for isinstance checks (e.g. Lightning), without LRScheduler's
         # __init__, which would wrap optimizer.step and take a first step.
         self.optimizer = optimizer
-        self.frequency = _check_frequency(frequency)
+        self.frequency = check_frequency(frequency)
         self.use_val_loss = bool(use_val_loss)
         self.verbose = bool(verbose)
         self.weights = str(resolve_weights(weights))

@@ -16,6 +16,20 @@ from core.errors import ConfigError
 from core.history import RunHistory
 
 
+def check_frequency(frequency: int) -> int:
+    """`frequency` (epochs between two decisions) if it is a positive integer, else a ConfigError naming it."""
+    if not isinstance(frequency, int) or isinstance(frequency, bool) or frequency < 1:
+        raise ConfigError(f"frequency: must be a positive integer, got {frequency!r}")
+    return frequency
+
+
+def is_decision_epoch(epoch: int, frequency: int) -> bool:
+    """Whether a controller called every `frequency` epochs decides at the start of 1-based `epoch`: FastEstimator's
+    LRScheduler.on_epoch_begin condition for ARC, epochs 4, 7, 10, ... for frequency 3 (every epoch but the first
+    for frequency 1). ARC (arc_model) and its model-free counterpart (core.schedules_adaptive) share it."""
+    return epoch > 1 and (epoch % frequency == 1 or frequency == 1)
+
+
 class Schedule:
     """Base class: keeps the LR unchanged. Subclasses override the hooks they need."""
 

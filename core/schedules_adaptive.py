@@ -9,8 +9,7 @@ import math
 
 import torch
 
-from core.errors import ConfigError
-from core.schedules import Schedule
+from core.schedules import Schedule, check_frequency, is_decision_epoch
 
 
 class ReduceOnPlateau(Schedule):
@@ -54,8 +53,7 @@ class GreedyLR(Schedule):
 
     def __init__(self, frequency: int = 3, raise_factor: float = 1.618, lower_factor: float = 0.618,
                  min_improvement: float = 0.0):
-        if frequency < 1:
-            raise ConfigError(f"schedule.frequency must be >= 1, got {frequency}")
+        check_frequency(frequency)
         self.frequency, self.raise_factor, self.lower_factor = frequency, raise_factor, lower_factor
         self.min_improvement = min_improvement
         self._lines: list[str] = []
@@ -64,7 +62,7 @@ class GreedyLR(Schedule):
         self._lines = []
         f = self.frequency
         earlier = max(epoch - 1 - f, 1)  # 1-based epoch the last cycle is compared with
-        if not (epoch > 1 and (epoch % f == 1 or f == 1)) or earlier == epoch - 1:
+        if not is_decision_epoch(epoch, f) or earlier == epoch - 1:
             return lr
         last, before = history.eval_loss[epoch - 2], history.eval_loss[earlier - 1]
         improved = math.isfinite(last) and last < before * (1 - self.min_improvement)
