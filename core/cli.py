@@ -27,12 +27,24 @@ from typing import Callable, Iterator
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def group_options(group: str) -> set[str]:
+def searchpath_dirs(argv: list[str]) -> list[Path]:
+    """The `file://` directories of a `hydra.searchpath=[...]` override in `argv` (a user's own config directory,
+    e.g. examples/own_task/configs): their groups' options are choices too."""
+    dirs: list[Path] = []
+    for arg in argv:
+        if arg.startswith("hydra.searchpath="):
+            entries = arg.split("=", 1)[1].strip("[]")
+            dirs += [Path(e.strip().strip("'\"")[len("file://"):]) for e in entries.split(",")
+                     if e.strip().strip("'\"").startswith("file://")]
+    return dirs
+
+
+def group_options(group: str, extra_dirs: list[Path] = ()) -> set[str]:
     from hydra.core.config_store import ConfigStore
 
     import core.config  # noqa: F401  (registers schema nodes)
 
-    options = {p.stem for p in (CONFIGS / group).glob("*.yaml")}
+    options = {p.stem for d in (CONFIGS, *extra_dirs) for p in (d / group).glob("*.yaml")}
     try:
         options |= {name.removesuffix(".yaml") for name in ConfigStore.instance().list(group)}
     except OSError:
@@ -42,6 +54,7 @@ def group_options(group: str) -> set[str]:
 
 def unknown_choice(argv: list[str]) -> str | None:
     """The error line for the first `group=value` naming a value the group does not have, else None."""
+    extra = searchpath_dirs(argv)
     for arg in argv:
         if arg.startswith("-") or "=" not in arg:
             continue
@@ -51,7 +64,7 @@ def unknown_choice(argv: list[str]) -> str | None:
             continue
         if value.startswith(("choice(", "range(", "glob(", "interval(")):
             continue
-        options = group_options(key)
+        options = group_options(key, extra)
         for choice in value.split(","):
             if choice and choice not in options:
                 return f"{key}: unknown option '{choice}' (choose from {', '.join(sorted(options))})"

@@ -20,7 +20,8 @@ class TaskSize:
 
 @dataclass
 class DatagenTaskConfig:
-    """One row of Table 1 (docs/experiments.md §2.2)."""
+    """One row of Table 1 (docs/experiments.md §2.2), or a task of your own (examples/own_task/README.md; checked by
+    datagen.generate.check_task and task_class)."""
     name: str = MISSING
     number: int = MISSING
     lr_range: List[float] = MISSING  # [Min Init LR, Max Init LR]

@@ -20,11 +20,13 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 import datagen.config  # noqa: F401  (registers the schemas)
+from core.cli import CONFIGS
 from core.config import check_profile
 from core.artifacts import atomic_write_text, check_parquet, config_digest, mark_done
 from core.errors import ConfigError, CorruptArtifact, one_line
 from core.runs import warn
 from core.optim import OPTIMIZERS
+from core.tasks import Task
 from datagen.branches import BranchPool
 from datagen.procedure import LR0_DISTRIBUTIONS, RunSpec, draw_run, generate_run
 from datagen.tasks.base import DatagenTask
@@ -43,20 +45,89 @@ def shared_pool(workers: int, threads: int) -> BranchPool:
     return _POOL
 
 
-def task_node(cfg: DictConfig) -> dict:
-    """The instantiate node of the task under this profile; its arguments are checked against the class."""
-    task, size = cfg.datagen_task, cfg.datagen_task.size
-    module, _, cls_name = task.target.rpartition(".")
+def task_class(target: str) -> type:
+    """The class `datagen_task.target` names: importable, a core.tasks.Task, none of the protocol's methods left
+    abstract (core/tasks/__init__.py; a user's own task, examples/own_task/, is held to the same)."""
+    module, _, cls_name = target.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), cls_name)
-    except (ImportError, AttributeError):
-        raise ConfigError(f"datagen_task.target: cannot import {task.target}") from None
-    args = OmegaConf.to_container(size.args, resolve=True)
-    accepted = set(inspect.signature(cls.__init__).parameters) | set(inspect.signature(DatagenTask.__init__).parameters)
-    unknown = sorted(set(args) - accepted)
+    except Exception as err:  # noqa: BLE001 (ImportError, AttributeError, or whatever the user's module raises)
+        raise ConfigError(f"datagen_task.target: cannot import {target} ({one_line(err)})") from None
+    if not (inspect.isclass(cls) and issubclass(cls, Task)):
+        raise ConfigError(f"datagen_task.target: {target} is not a subclass of core.tasks.Task (the protocol of a "
+                          "task: core/tasks/__init__.py)")
+    if inspect.isabstract(cls):
+        raise ConfigError(f"datagen_task.target: {target} does not define {sorted(cls.__abstractmethods__)} of "
+                          "core.tasks.Task (core/tasks/__init__.py)")
+    return cls
+
+
+def task_node(cfg: DictConfig) -> dict:
+    """The instantiate node of the task under this profile; its arguments are checked against the class (datagen
+    builds it with `device=` too, core.instantiate.build_task)."""
+    task, key = cfg.datagen_task, f"datagen_task.sizes.{cfg.profile.name}.args"
+    cls = task_class(str(task.target))
+    args = OmegaConf.to_container(cfg.datagen_task.size.args, resolve=True)
+    params = dict(inspect.signature(cls).parameters)
+    if issubclass(cls, DatagenTask):  # the 12 tasks hand their shared options on to DatagenTask (**kwargs)
+        params = {**inspect.signature(DatagenTask).parameters, **params}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values()) and not issubclass(cls, DatagenTask)
+    unknown = [] if takes_any else sorted(set(args) - set(params))
     if unknown:
-        raise ConfigError(f"datagen_task.sizes.{cfg.profile.name}.args: {task.target} takes no {unknown}")
+        raise ConfigError(f"{key}: {task.target} takes no {unknown}")
+    if "device" not in params and not takes_any:
+        raise ConfigError(f"datagen_task.target: {task.target} takes no device= (datagen builds every task on the "
+                          "profile's device, as core.tasks.Task.__init__ takes it)")
+    needed = sorted(n for n, p in params.items() if p.default is p.empty and n not in (*args, "device")
+                    and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    if needed:
+        raise ConfigError(f"{key}: {task.target} needs {needed}")
     return {"_target_": task.target, **args}
+
+
+def check_task(cfg: DictConfig) -> None:
+    """The datagen_task config itself, before its class is imported: every field given, lr_range two numbers
+    0 < min <= max, and a number no other task on the search path has (numbers seed every draw of a run,
+    datagen.procedure.draw_run: two tasks with one number would share their optimizers, LR0s and cycle lengths)."""
+    task = cfg.datagen_task
+    missing = sorted(k for k in ("name", "number", "lr_range", "target") if OmegaConf.is_missing(task, k))
+    if missing:
+        raise ConfigError(f"{', '.join(f'datagen_task.{k}' for k in missing)} has no value (the fields of a task: "
+                          f"datagen/config.py DatagenTaskConfig)")
+    lr = list(task.lr_range)
+    if len(lr) != 2 or not 0 < lr[0] <= lr[1]:
+        raise ConfigError(f"datagen_task.lr_range must be [min, max] with 0 < min <= max, got {lr}")
+    if not task.name or not all(c.isalnum() or c in "_-." for c in task.name):
+        raise ConfigError(f"datagen_task.name must be letters, digits, '_', '-' or '.' (its directory under "
+                          f"paths.datagen), got '{task.name}'")
+    for other, number, where in task_numbers():
+        if number == task.number and other != task.name:
+            raise ConfigError(f"datagen_task.number: {task.name} and {other} ({where}) both have number {number}; "
+                              f"numbers seed each task's draws, give {task.name} its own")
+
+
+def task_numbers() -> list[tuple[str, int, Path]]:
+    """(name, number, file) of every datagen_task config on the search path: configs/ and the directories that
+    `hydra.searchpath` adds (a user's own tasks). A sweep's jobs are not told the sweep's other choices, so a number is
+    checked against every task a sweep could name [I]. Files without an integer number are left to their own job."""
+    dirs = [CONFIGS]
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            dirs += [Path(s.path) for s in HydraConfig.get().runtime.config_sources if s.schema == "file"]
+    except Exception:  # noqa: BLE001 (composed outside Hydra's entry point, e.g. tests: configs/ only)
+        pass
+    found = {}
+    for file in sorted({f.resolve() for d in dirs for f in (d / "datagen_task").glob("*.yaml")}):
+        try:
+            node = OmegaConf.load(file)
+            name, number = node.get("name"), node.get("number")
+        except Exception:  # noqa: BLE001
+            continue
+        if isinstance(number, int) and not isinstance(number, bool) and isinstance(name, str):
+            found.setdefault((name, number), file)
+    return [(name, number, file) for (name, number), file in found.items()]
 
 
 def lr_range(cfg: DictConfig) -> list[float]:
@@ -65,9 +136,7 @@ def lr_range(cfg: DictConfig) -> list[float]:
 
 
 def validate(cfg: DictConfig, will_train: bool = True) -> None:
-    lo, hi = cfg.datagen_task.lr_range
-    if not 0 < lo <= hi:
-        raise ConfigError(f"datagen_task.lr_range must satisfy 0 < min <= max, got {list(cfg.datagen_task.lr_range)}")
+    check_task(cfg)
     if not 1 <= cfg.frequency_min <= cfg.frequency_max:
         raise ConfigError(f"frequency_min/frequency_max must satisfy 1 <= min <= max, got {cfg.frequency_min}, "
                           f"{cfg.frequency_max}")
