@@ -73,7 +73,7 @@ reproduce: $(STAMP) ## the whole pipeline on one profile; ARGS reach every stage
 	$(MAKE) --no-print-directory train_arc PROFILE=$(PROFILE) REPRODUCE=1
 	$(MAKE) --no-print-directory select PROFILE=$(PROFILE) REPRODUCE=1
 	$(MAKE) --no-print-directory benchmark PROFILE=$(PROFILE) REPRODUCE=1
-	$(if $(filter smoke,$(PROFILE)),$(MAKE) --no-print-directory n-study metric-study PROFILE=smoke REPRODUCE=1 STUDY_ARGS=seed=0)
+	$(MAKE) --no-print-directory n-study metric-study PROFILE=$(PROFILE) REPRODUCE=1
 	$(MAKE) --no-print-directory figures PROFILE=$(PROFILE) REPRODUCE=1
 
 .PHONY: check-args
@@ -102,8 +102,8 @@ PLAN_PROFILE ?= paper
 # run alone, `make datagen ARGS=datagen_task=...` must not hand a datagen key to the correction's config
 REPRODUCE ?=
 REPRODUCE_ARGS = $(if $(REPRODUCE),$(ARGS))
-STUDY_ARGS ?=
-.PHONY: datagen correct plan train_arc select range-test benchmark benchmark-table n-study metric-study
+.PHONY: datagen correct plan train_arc select range-test benchmark benchmark-table
+.PHONY: n-study metric-candidates metric-study
 
 datagen: $(STAMP) ## stages 1-2: the 12 Table-1 tasks (configs/experiment/datagen_table1.yaml), then correction
 	$(PY) -m datagen -m profile=$(PROFILE) $(DATAGEN_SWEEP) $(ARGS)
@@ -138,13 +138,19 @@ benchmark: range-test ## stage 5: Tables 2-4 and the extended baselines, then th
 benchmark-table: $(STAMP) ## only the per-task median tables of the benchmark runs done so far
 	$(PY) -m experiments.table profile=$(PROFILE)
 
-n-study: $(STAMP) ## ARC every n = 1..6 epochs on the CIFAR10 task (App. A.5)
-	$(PY) -m experiments.benchmark -m experiment=n_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(STUDY_ARGS) $(ARGS)
-	$(PY) -m experiments.table profile=$(PROFILE) study=n_study $(REPRODUCE_ARGS)
+# The appendix studies size their seeds per profile (`sizes` of configs/experiment/n_study.yaml, metric_study.yaml);
+# their tables take the experiment, whose paths the runs were named with (the metric study: paths.metric_candidates)
+n-study: $(STAMP) ## ARC every n = 1..6 epochs on the CIFAR10 task, stage 3's candidates 1-5 (App. A.5)
+	$(PY) -m experiments.benchmark -m experiment=n_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
+	$(PY) -m experiments.table profile=$(PROFILE) experiment=n_study $(REPRODUCE_ARGS)
 
-metric-study: $(STAMP) ## best-by-metric models of candidates 1-5 on the CIFAR10 task (App. A.1)
-	$(PY) -m experiments.benchmark -m experiment=metric_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(STUDY_ARGS) $(ARGS)
-	$(PY) -m experiments.table profile=$(PROFILE) study=metric_study $(REPRODUCE_ARGS)
+metric-candidates: $(STAMP) ## App. A.1's five ARC candidates, 30% held out (paths.metric_candidates), and their table
+	$(PY) -m arc_model -m experiment=metric_candidates profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
+	$(PY) -m arc_model.candidates experiment=metric_candidates profile=$(PROFILE) $(ARGS)
+
+metric-study: metric-candidates ## best-by-metric models of the metric candidates on the CIFAR10 task (App. A.1)
+	$(PY) -m experiments.benchmark -m experiment=metric_study profile=$(PROFILE) $(HYDRA_LAUNCHER) $(ARGS)
+	$(PY) -m experiments.table profile=$(PROFILE) experiment=metric_study $(REPRODUCE_ARGS)
 
 # ---- the paper's amount of ARC data on the stand-ins ---------------------------------------------------------------
 # configs/experiment/datagen_paper_count.yaml (42 runs per task: 5,040 points on mini), ARC's candidates at the paper's

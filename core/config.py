@@ -57,6 +57,9 @@ class PathsConfig:
     datagen: str = "${paths.artifacts}/datagen"  # stage 1: one Parquet file per generated run, per task
     dataset: str = "${paths.artifacts}/dataset"  # stage 2: dataset.parquet (corrected labels) + report
     candidates: str = "${paths.artifacts}/candidates"  # stage 3: one directory per ARC candidate
+    # App. A.1's five candidates, trained with the authors' 30% held-out split on every profile (make
+    # metric-candidates, configs/experiment/metric_candidates.yaml); the metric study deploys their best_<metric>.h5
+    metric_candidates: str = "${paths.artifacts}/metric_candidates"
     selection: str = "${paths.artifacts}/selection"  # stage 4: proxy runs and scores.csv
     selected_arc: str = "${paths.selection}/arc.h5"  # stage 4's winner: the ARC every benchmark deploys
     benchmark: str = "${paths.artifacts}/benchmark"  # stage 5: <study>/<task>/<run>/ and range_test/<task>/
@@ -143,7 +146,12 @@ def check_profile(cfg, needs_data: bool = True) -> None:
 
 
 # the keys of the paths group that are a stage's output directory (paths.selected_arc is a file of selection's)
-OUTPUT_PATHS = ("datagen", "dataset", "candidates", "selection", "benchmark", "figures", "single_runs")
+OUTPUT_PATHS = ("datagen", "dataset", "candidates", "metric_candidates", "selection", "benchmark", "figures",
+                "single_runs")
+# Pairs (a, b) where `paths.a: ${paths.b}` routes a stage to b's directory rather than overlapping it: the metric
+# candidates' training and the metric study set paths.candidates to ${paths.metric_candidates}
+# (configs/experiment/metric_candidates.yaml, metric_study.yaml); any other equal or nested pair is refused
+ROUTED = {("candidates", "metric_candidates")}
 
 
 def check_paths(cfg) -> None:
@@ -161,12 +169,17 @@ def check_paths(cfg) -> None:
         return
     if paths is None:
         return
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(paths, resolve=False) if OmegaConf.is_config(paths) else dict(paths)
     resolved = {}
     for key in OUTPUT_PATHS:
         value = paths.get(key)
         if value is not None:
             resolved[key] = Path(str(value)).expanduser().resolve()
     for (key_a, a), (key_b, b) in combinations(resolved.items(), 2):
+        if (key_a, key_b) in ROUTED and raw.get(key_a) == f"${{paths.{key_b}}}":
+            continue
         if a == b or a in b.parents or b in a.parents:
             how = "the same directory" if a == b else "one inside the other"
             raise ConfigError(f"paths.{key_a} ({a}) and paths.{key_b} ({b}) are {how}: every stage writes into "
@@ -176,7 +189,17 @@ def check_paths(cfg) -> None:
             raise ConfigError(f"paths.{key}: {path} is a file, not an output directory")
 
 
+def profile_size(key: str, _root_) -> Any:
+    """`${profile_size:<key>}`: `sizes.<active profile>.<key>` of the config. A flat interpolation, unlike
+    `${sizes.${profile.name}.<key>}`, so a sweep that uses it stays parseable raw by Hydra's override grammar
+    (figures.expected reads the studies' sweeps from their files; e.g. configs/experiment/n_study.yaml's seeds)."""
+    return _root_.sizes[_root_.profile.name][key]
+
+
 def register_configs() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("profile_size", profile_size, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="profile", name="profile_schema", node=ProfileConfig)

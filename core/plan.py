@@ -39,7 +39,6 @@ ASSUMED = {  # [I] no logged rate: what the plan assumes without a bench-gpu mea
 MEASURED = "bench-gpu"  # the source label of a rate `make bench-gpu` measured
 EPOCH_MINUTES = "epoch_minutes [I]"  # datagen's per-task estimate (configs/datagen_task/) where none is measured
 BENCH_STUDIES = ("table2_cifar10", "table3_mscoco", "table4_ptb", "extended_baselines")  # make benchmark
-EXTRA_STUDIES = ("n_study", "metric_study")  # make n-study, make metric-study
 PY = ".venv/bin/python"
 
 
@@ -97,21 +96,16 @@ class Planner:
 
     @staticmethod
     def jobs(params: dict, extra: list[str] = ()) -> list[dict]:
-        """The jobs of a sweep, each as {key: value string}, expanded as Hydra's basic sweeper does."""
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+        """The jobs of a sweep, each as {key: value string}, expanded as Hydra's basic sweeper does (core.sweep)."""
+        from core.sweep import as_dict, job_overrides
 
-        strings = [f"{k}={v}" for k, v in params.items()] + list(extra)
-        if not strings:
-            return [{}]
-        overrides = OverridesParser.create().parse_overrides(strings)
-        (batch,) = BasicSweeper.split_arguments(overrides, None)
-        return [dict(o.split("=", 1) for o in job) for job in batch]
+        return [as_dict(job) for job in job_overrides(params, extra)]
 
     def sweep(self, name: str, extra: list[str] = ()) -> tuple[DictConfig, list[dict]]:
+        from core.sweep import sweep_params
+
         base = self.compose(name, [], hydra=True)
-        params = OmegaConf.to_container(base.hydra.sweeper.params, resolve=True) or {}
-        return base, self.jobs(params, extra)
+        return base, self.jobs(sweep_params(base), extra)
 
     # ---- rates -------------------------------------------------------------------------------------------
     def measured_rate(self, task: str) -> tuple[float, str] | None:
@@ -192,9 +186,17 @@ class Planner:
                           * base.points_per_run)
         return row
 
-    def train_arc(self) -> Row:
-        base, jobs = self.sweep("train_arc")
-        row = Row("3 train_arc", "candidates", jobs=len(jobs), runs=len(jobs))
+    def train_arc(self, experiment: str | None = None) -> Row:
+        """Stage 3's ten candidates; with experiment=metric_candidates the metric study's five (30% held out)."""
+        from core.sweep import sweep_params
+
+        if experiment is None:
+            base, jobs = self.sweep("train_arc")
+        else:
+            base = self.compose("train_arc", [f"experiment={experiment}"], hydra=True)
+            jobs = self.jobs(sweep_params(base))
+        row = (Row("3 train_arc", "candidates", jobs=len(jobs), runs=len(jobs)) if experiment is None
+               else Row("5 metric-study", experiment, jobs=len(jobs), runs=len(jobs)))
         train_points = self.points * (1 - base.data.holdout)
         row.epochs = base.epochs * len(jobs)
         row.steps = row.epochs * math.ceil(train_points / base.batch_size)
@@ -281,19 +283,21 @@ class Planner:
         return row
 
     def _study_sweep(self, study: str) -> tuple[DictConfig, list[dict]]:
+        from core.sweep import sweep_params
+
         base = self.compose("benchmark", [f"experiment={study}"], hydra=True)
-        params = OmegaConf.to_container(base.hydra.sweeper.params, resolve=True) or {}
-        return base, self.jobs(params)
+        return base, self.jobs(sweep_params(base))
 
     def rows(self) -> list[Row]:
         rows = [self.datagen(), self.train_arc(), self.selection(), self.range_test()]
-        rows += [self.study(s) for s in (*BENCH_STUDIES, *EXTRA_STUDIES)]
+        rows += [self.study(s) for s in BENCH_STUDIES]
+        rows += [self.study("n_study"), self.train_arc("metric_candidates"), self.study("metric_study")]
         return rows
 
     # ---- commands ----------------------------------------------------------------------------------------
     def slurm_commands(self) -> list[tuple[str, list[str]]]:
         """What `make reproduce PROFILE=<p> LAUNCHER=slurm` runs, stage by stage (tests/test_slurm_pipeline.py
-        checks the Makefile against it), then the two appendix studies' targets."""
+        checks the Makefile against it)."""
         p, launcher = self.profile, "hydra/launcher=slurm"
         runs = self.compose("datagen", []).runs
         login = "profile.device=cpu"  # the one-step commands run on the submitting (login) node
@@ -308,11 +312,13 @@ class Planner:
             ("benchmark", [f"{PY} -m experiments.range_test -m profile={p} {launcher}"]
              + [f"{PY} -m experiments.benchmark -m experiment={s} profile={p} {launcher}" for s in BENCH_STUDIES]
              + [f"{PY} -m experiments.table profile={p}"]),
-            ("figures", [f"{PY} -m figures profile={p}"]),
             ("n-study", [f"{PY} -m experiments.benchmark -m experiment=n_study profile={p} {launcher}",
-                         f"{PY} -m experiments.table profile={p} study=n_study"]),
+                         f"{PY} -m experiments.table profile={p} experiment=n_study"]),
+            ("metric-candidates", [f"{PY} -m arc_model -m experiment=metric_candidates profile={p} {launcher}",
+                                   f"{PY} -m arc_model.candidates experiment=metric_candidates profile={p}"]),
             ("metric-study", [f"{PY} -m experiments.benchmark -m experiment=metric_study profile={p} {launcher}",
-                              f"{PY} -m experiments.table profile={p} study=metric_study"]),
+                              f"{PY} -m experiments.table profile={p} experiment=metric_study"]),
+            ("figures", [f"{PY} -m figures profile={p}"]),
         ]
         return stages
 
@@ -326,14 +332,16 @@ STAGE_CONFIGS = {
     "train_arc": [("train_arc", [])],  # arc_model (pre-flight, candidates), arc_model.candidates
     "select": [("selection", [])],  # selection, selection.pick
     "benchmark": [("range_test", []), ("benchmark", [])],  # range tests, experiments.table; + one per study
+    "n-study": [("benchmark", ["experiment=n_study"])],  # its runs and its table
+    "metric-candidates": [("train_arc", ["experiment=metric_candidates"])],  # arc_model, arc_model.candidates
+    "metric-study": [("benchmark", ["experiment=metric_study"])],  # its runs and its table
     "figures": [("figures", [])],
 }
-SMOKE_STUDY_ARGS = ["seed=0"]  # reproduce on smoke runs n-study and metric-study on one seed (the Makefile's STUDY_ARGS)
 
 
 def reproduce_stages(profile: str, studies=BENCH_STUDIES) -> list[tuple[str, str, list[str]]]:
     """(stage, primary config, overrides its command adds) of every command `make reproduce PROFILE=<profile>` runs,
-    in order: check-data on paper only, the appendix studies on smoke only (as the Makefile's reproduce target)."""
+    in order: check-data on paper only (as the Makefile's reproduce target)."""
     out = []
     for stage, configs in STAGE_CONFIGS.items():
         if stage == "check-data" and profile != "paper":
@@ -341,9 +349,6 @@ def reproduce_stages(profile: str, studies=BENCH_STUDIES) -> list[tuple[str, str
         out += [(stage, config, list(extra)) for config, extra in configs]
         if stage == "benchmark":
             out += [(stage, "benchmark", [f"experiment={study}"]) for study in studies]
-            if profile == "smoke":
-                out += [(study.replace("_", "-"), "benchmark", [f"experiment={study}", *SMOKE_STUDY_ARGS])
-                        for study in EXTRA_STUDIES]
     return out
 
 
@@ -427,12 +432,12 @@ def print_plan(planner: Planner) -> None:
         for note in r.notes:
             print(f"{'':16} {'':20} note: {note}")
     total = sum(r.gpu_hours for r in rows)
-    in_reproduce = [r for r in rows if r.study not in EXTRA_STUDIES]
+    studies = [r for r in rows if r.stage.startswith(("5 n-study", "5 metric-study"))]
     print("-" * len(header))
-    print(f"{'total':16} {'make reproduce':20} {sum(r.jobs for r in in_reproduce):>6,} "
-          f"{sum(r.runs for r in in_reproduce):>6,} {sum(r.epochs for r in in_reproduce):>9,} "
-          f"{fmt(sum(r.steps for r in in_reproduce)):>13} {fmt(sum(r.gpu_hours for r in in_reproduce), 1):>8}")
-    print(f"{'total':16} {'+ n/metric study':20} {sum(r.jobs for r in rows):>6,} {sum(r.runs for r in rows):>6,} "
+    print(f"{'of which':16} {'App. A.1, A.5':20} {sum(r.jobs for r in studies):>6,} {sum(r.runs for r in studies):>6,} "
+          f"{sum(r.epochs for r in studies):>9,} {fmt(sum(r.steps for r in studies)):>13} "
+          f"{fmt(sum(r.gpu_hours for r in studies), 1):>8}")
+    print(f"{'total':16} {'make reproduce':20} {sum(r.jobs for r in rows):>6,} {sum(r.runs for r in rows):>6,} "
           f"{sum(r.epochs for r in rows):>9,} {fmt(sum(r.steps for r in rows)):>13} {fmt(total, 1):>8}")
     grid = [r for r in rows if r.study in BENCH_STUDIES[:3]]
     print(f"paper benchmark grid (Tables 2-4): {fmt(sum(r.gpu_hours for r in grid), 1)} GPU-h at these rates, "

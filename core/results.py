@@ -7,6 +7,7 @@ fills every column of its task, as the paper prints SLS; SC sits in the column o
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -25,14 +26,22 @@ def model_file_label(model_file: str) -> str:
     return "final" if model_file == "arc" else str(model_file)
 
 
-def study_rows(benchmark_dir: str | Path, study: str = "benchmark") -> pd.DataFrame:
+def study_rows(benchmark_dir: str | Path, study: str = "benchmark", named: Iterable[Path] | None = None
+               ) -> pd.DataFrame:
     """One row per finished run of `study` (${paths.benchmark}/<study>/<task>/<run>/), with `run_dir`.
+
+    `named`: the run directories the current config names (core.bench_run.named_runs): exactly those are read;
+    one line counts the runs on disk that the config does not name (another ARC model, other settings), and one
+    those it names that have not finished. Without `named` (nothing names the runs: FastEstimator logs, ad-hoc
+    grids), `latest_runs` picks one run per job.
 
     Where a study sweeps a setting within one schedule (the n-study's frequency, the metric study's model file),
     the schedule label names it, e.g. `arc n=2`, so that each variant is its own table row. The ARC candidate
     (`arc_candidate`) is not named: like the seed, it is a repeat that a cell pools (paper A.1, A.5)."""
     extra = [c for c in VARIANTS if c not in COLUMNS]
-    rows = latest_runs(finished_runs(Path(benchmark_dir) / study, "*/*", COLUMNS + extra, require=("epochs.parquet",)))
+    root = Path(benchmark_dir) / study
+    rows = finished_runs(root, "*/*", COLUMNS + extra, require=("epochs.parquet",))
+    rows = latest_runs(rows) if named is None else only_named(rows, root, named)
     labels = rows.schedule.astype(object).copy()
     for schedule, group in rows.groupby("schedule"):
         for column, prefix in (("frequency", "n="), ("arc_model_file", "")):
@@ -43,14 +52,31 @@ def study_rows(benchmark_dir: str | Path, study: str = "benchmark") -> pd.DataFr
     return rows.assign(schedule=labels).drop(columns=[c for c in extra if rows[c].isna().all()])
 
 
+def only_named(rows: pd.DataFrame, root: Path, named: Iterable[Path]) -> pd.DataFrame:
+    """The rows of the runs in `named`, matched by <task>/<run> (the run name holds the config's digest)."""
+    wanted = {(Path(p).parent.name, Path(p).name) for p in named}
+    keep = rows.run_dir.map(lambda run: (Path(run).parent.name, Path(run).name) in wanted).astype(bool)
+    if not keep.any():  # nothing to read: the reader's one error line says so (a stage writes nothing on bad input)
+        return rows.iloc[:0]
+    if (~keep).any():
+        print(f"{root}: {int((~keep).sum())} runs on disk not named by the config, ignored")
+    missing = len(wanted) - int(keep.sum())
+    if missing:
+        print(f"{root}: {missing} of the {len(wanted)} runs the config names are not finished (missing)")
+    return rows[keep].reset_index(drop=True)
+
+
 def latest_runs(rows: pd.DataFrame) -> pd.DataFrame:
-    """The most recently finished run of each job (`JOB`: task, schedule, LR0, seed and swept variant).
+    """The most recently finished run of each job (`JOB`: task, schedule, LR0, seed and swept variant), for
+    readers that no config names the runs of (study_rows without `named`).
 
     A run directory is named by its whole config (experiments.benchmark), so a rerun with other weights (a new
     `make select`), epochs or schedule settings lands beside the earlier run instead of replacing it. Pooling both
     would mix two models or two settings in one cell (measured: after re-selecting, every ARC cell held 10 runs,
-    5 of each candidate); the run that finished last is the one the current config wrote. One line names how many
-    runs were left out."""
+    5 of each candidate). The run that finished last stands in for the one the current config wrote; it is not
+    that run after select A, benchmark, select B, benchmark, select A, benchmark (A's runs are done already and
+    keep their older files), which is why the table readers pass `named`. One line names how many runs were left
+    out."""
     if rows.empty:
         return rows
     finished_at = rows.run_dir.map(lambda run: (Path(run) / DONE_MARKER).stat().st_mtime_ns)

@@ -50,6 +50,7 @@ class StageSize:
     checkpoint_every: int = 1  # epochs between checkpoints = resume granularity ...
     checkpoint_seconds: float = 0.0  # ... but no sooner than this after the last one (runs of seconds write none)
     sc_lr_max: str = "authors"  # SC's LRmax: authors (the schedule's lr_max) | from_range_test (experiments.range_test)
+    study_seeds: str = "0"  # seeds of a study sized per profile: `seed: ${profile_size:study_seeds}` (n_study, ...)
 
 
 @dataclass

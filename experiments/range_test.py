@@ -24,7 +24,8 @@ from core.optim import optimizer_factory
 from core.runs import train_into
 from core.schedules import LinearRamp
 from core.training import Run, run_options
-from experiments.benchmark import range_test_dir, use_threads
+from core.bench_run import range_test_dir
+from experiments.benchmark import use_threads
 
 
 def pick_lr_max(history: RunHistory, criterion: str, metric_mode: str) -> tuple[float, int, float]:

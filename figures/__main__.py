@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import figures.config  # noqa: F401  (registers the schema)
 from core.artifacts import atomic_write_text, is_done, mark_done, read_done
+from core.bench_run import named_runs, reader_overrides
 from core.cli import CONFIGS, stage
 from core.errors import ConfigError, DataError
 from core.results import study_rows
@@ -37,6 +38,7 @@ from figures.cells import CELL_COLUMNS, CellOptions, mean_ranks, place, task_cel
 from figures.expected import expected_runs, unfinished_runs
 from figures.paper import BOX_FIGURE, CURVE_FIGURE, TABLE_NUMBER, paper_values, task_label, use_stand_ins
 from figures.metric_study import markdown_frame, rank_correlations
+from figures.study_sweeps import routed, study_seeds
 from figures.render import paper_table, plot_curves, to_markdown
 from figures.tables import latex_table, markdown_table, paper_only_table, rank_markdown, side_by_side
 
@@ -148,13 +150,28 @@ def paper_tasks(cfg: DictConfig) -> bool:
     return cfg.source == "fe_logs" or cfg.profile.name == "paper"
 
 
+def study_named_rows(cfg: DictConfig, study: str) -> tuple[pd.DataFrame, list[Path]]:
+    """(the finished runs of `study` that this profile's and paths' benchmark config names, those names): runs of
+    another ARC model or other settings on disk are ignored (core.bench_run.named_runs)."""
+    import experiments.config  # noqa: F401  (the benchmark schema the runs are named from) [I] a schema, not code
+
+    seeds = [f"seed={','.join(str(s) for s in cfg.expected_seeds)}"] if cfg.expected_seeds is not None else []
+    named = named_runs(study, reader_overrides(cfg) + seeds)
+    rows = study_rows(cfg.paths.benchmark, study, named.runs)
+    for line in named.report() if not rows.empty else []:  # none: the caller's one line (or skip) says so
+        print(line)
+    return rows, named.runs
+
+
 def render_runs(cfg: DictConfig, study: str, bench_rows: pd.DataFrame | None = None) -> dict | None:
-    rows = study_rows(cfg.paths.benchmark, study)
+    cfg = routed(cfg, study)  # the metric study's candidates: paths.metric_candidates (figures.study_sweeps)
+    rows, named = study_named_rows(cfg, study)
     if rows.empty:
         return None
-    expected = expected_runs(study, list(cfg.single_column), cfg.experiment_configs,
-                             list(cfg.expected_seeds) if cfg.expected_seeds is not None else None)
-    unfinished = unfinished_runs(Path(cfg.paths.benchmark) / study, expected)
+    seeds = (list(cfg.expected_seeds) if cfg.expected_seeds is not None
+             else study_seeds(study, cfg.profile.name, cfg.experiment_configs))  # the profile's, where sized
+    expected = expected_runs(study, list(cfg.single_column), cfg.experiment_configs, seeds)
+    unfinished = unfinished_runs(Path(cfg.paths.benchmark) / study, expected, named)
     out = Path(cfg.out_dir) if cfg.out_dir and study == cfg.study else Path(cfg.paths.figures) / study
     paper = paper_values() if paper_tasks(cfg) else None
     return render_study(cfg, rows, out, study, expected, unfinished, paper, bench_rows)
@@ -280,7 +297,7 @@ def render(cfg: DictConfig) -> None:
     if cfg.source != "runs":
         raise ConfigError(f"source must be 'runs' or 'fe_logs', got {cfg.source!r}")
     use_stand_ins(stand_ins(cfg.profile.name))
-    bench_rows = study_rows(cfg.paths.benchmark, "benchmark") if cfg.study == "metric_study" else None
+    bench_rows = study_named_rows(cfg, "benchmark")[0] if cfg.study == "metric_study" else None
     result = render_runs(cfg, cfg.study, bench_rows)
     if result is None:
         raise DataError(f"no finished benchmark runs under {Path(cfg.paths.benchmark) / cfg.study} "

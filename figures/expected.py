@@ -10,17 +10,17 @@ with fewer Eval lines than a complete run has.
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from core.artifacts import DONE_MARKER
+from core.bench_run import RUN_NAME, study_experiments
 from core.results import model_file_label
+from core.sweep import as_dict, job_overrides
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-RUN_NAME = re.compile(r"^(?P<schedule>.+)-lr(?P<lr>[^-]+)-s(?P<seed>\d+)-[0-9a-f]+$")
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,6 @@ class Expectation:
     lr0s: tuple[float, ...] | None  # None: one column only (SC at its own LR0, LR-free methods)
     source: str  # the config that asks for these runs
     candidates: int = 1  # ARC candidates swept within the label: they pool into the cell, one run per seed each
-
-
-def _values(params, key) -> list[str]:
-    value = params.get(key) if params is not None else None
-    if value is None:
-        return []
-    return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
 def _override(defaults, group: str) -> list[str]:
@@ -62,30 +55,31 @@ def labels_of(schedule: str, frequencies: list, candidates: list, model_files: l
 
 def expected_runs(study: str, single_column: list[str], experiment_dir: str | Path | None = None,
                   seeds: list[int] | None = None) -> dict[str, dict[str, Expectation]]:
-    """{task: {schedule label: Expectation}} from the study's sweeps in configs/experiment/."""
+    """{task: {schedule label: Expectation}} from the study's sweeps in configs/experiment/, expanded by
+    core.sweep as Hydra expands the benchmark's multirun (`seeds` replaces the sweep's seeds, as `seed=` would)."""
     experiment_dir = Path(experiment_dir) if experiment_dir else REPO_CONFIGS / "experiment"
     out: dict[str, dict[str, Expectation]] = {}
-    for path in sorted(experiment_dir.glob("*.yaml")):
-        node = OmegaConf.load(path)
-        if str(node.get("study", "benchmark")) != study:
-            continue
-        params = OmegaConf.select(node, "hydra.sweeper.params")
-        tasks = _values(params, "bench_task") or _override(node.get("defaults"), "bench_task")
-        schedules = _values(params, "schedule") or _override(node.get("defaults"), "schedule")
-        if not tasks or not schedules:
-            continue  # not a benchmark sweep (data generation, proxy selection)
-        run_seeds = tuple(seeds) if seeds is not None else tuple(int(s) for s in (_values(params, "seed") or ["0"]))
-        variants = [_values(params, "schedule.frequency"), _values(params, "arc_candidate"),
-                    _values(params, "arc_model_file")]
+    for name in study_experiments(study, experiment_dir):
+        node = OmegaConf.load(experiment_dir / f"{name}.yaml")
+        params = OmegaConf.to_container(OmegaConf.select(node, "hydra.sweeper.params") or OmegaConf.create({}))
+        jobs = [as_dict(j) for j in job_overrides(params, [f"seed={','.join(map(str, seeds))}"] if seeds else [])]
+
+        def swept(key: str) -> list[str]:
+            return list(dict.fromkeys(j[key] for j in jobs if key in j))
+
+        tasks = swept("bench_task") or _override(node.get("defaults"), "bench_task")
+        schedules = swept("schedule") or _override(node.get("defaults"), "schedule")
+        run_seeds = tuple(int(s) for s in swept("seed") or ["0"])
+        variants = [swept("schedule.frequency"), swept("arc_candidate"), swept("arc_model_file")]
         for task in tasks:
-            lr0s = [float(v) for v in _values(params, "lr0")]
-            if not lr0s and _values(params, "lr0_column"):
+            lr0s = [float(v) for v in swept("lr0")]
+            if not lr0s and swept("lr0_column"):
                 grid = OmegaConf.load(experiment_dir.parent / "bench_task" / f"{task}.yaml").lr0s
-                lr0s = [float(grid[int(c)]) for c in _values(params, "lr0_column")]
+                lr0s = [float(grid[int(c)]) for c in swept("lr0_column")]
             for schedule in schedules:
                 columns = None if schedule in single_column else tuple(lr0s)
                 for label in labels_of(schedule, *variants):
-                    out.setdefault(task, {})[label] = Expectation(run_seeds, columns, f"configs/experiment/{path.name}",
+                    out.setdefault(task, {})[label] = Expectation(run_seeds, columns, f"configs/experiment/{name}.yaml",
                                                                   max(1, len(variants[1])))
     return out
 
@@ -102,11 +96,16 @@ def _label(schedule: str, config: dict, labels: set[str]) -> str:
     return label
 
 
-def unfinished_runs(study_dir: str | Path, expected: dict[str, dict[str, Expectation]] | None = None) -> list[dict]:
-    """Run directories <study>/<task>/<run>/ without DONE: task, schedule label, lr0, seed, name, why."""
+def unfinished_runs(study_dir: str | Path, expected: dict[str, dict[str, Expectation]] | None = None,
+                    named: list[Path] | None = None) -> list[dict]:
+    """Run directories <study>/<task>/<run>/ without DONE (of those in `named`, when given): task, schedule label,
+    lr0, seed, name, why."""
     found = []
+    wanted = None if named is None else {(Path(p).parent.name, Path(p).name) for p in named}
     for run_dir in sorted(Path(study_dir).glob("*/*")):
         if not run_dir.is_dir() or (run_dir / DONE_MARKER).exists():
+            continue
+        if wanted is not None and (run_dir.parent.name, run_dir.name) not in wanted:
             continue
         match = RUN_NAME.match(run_dir.name)
         if not match:

@@ -64,3 +64,45 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+@pytest.fixture
+def name_every_run(monkeypatch):
+    """For tests whose benchmark runs are hand-made (no config names them: their digests are made up): the figures
+    stage reads every run on disk of a study, as it did before it read only the runs the config names. Naming is
+    tested in tests/test_named_runs.py with runs the benchmark itself writes."""
+    import figures.__main__ as figures_main
+    from core.bench_run import NamedRuns
+
+    def every_run(study: str, overrides: list[str]) -> NamedRuns:
+        bench = next(o.split("=", 1)[1].strip("'") for o in overrides if o.startswith("paths.benchmark="))
+        return NamedRuns(sorted(p for p in (Path(bench) / study).glob("*/*") if p.is_dir()))
+
+    monkeypatch.setattr(figures_main, "named_runs", every_run)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """ARC's LSTM is tiny: with TensorFlow's or a framework's thread pools in the same process, torch's threads only
+    contend (0.3 s per decision instead of 5 ms on 2 cores). `pytestmark = pytest.mark.usefixtures(...)` per file."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def arc_weights(tmp_path_factory) -> str:
+    """The published arc.h5 when present (decisions vary), else a seeded random ARC network's arc.h5."""
+    if PUBLISHED_ARC.is_file():
+        return str(PUBLISHED_ARC)
+    import torch
+
+    from arc_model.network import ARCNet
+    from arc_model.weights import save_keras_h5
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        return str(save_keras_h5(ARCNet(), tmp_path_factory.mktemp("arc") / "arc.h5"))

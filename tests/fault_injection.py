@@ -156,6 +156,18 @@ def compare(reference: Path, faulty: Path) -> list[str]:
     return problems
 
 
+# what the smoke pipeline must render besides the tables: the appendix studies' figures (App. A.1, A.5) and their
+# REPORT.md sections, which `make reproduce` runs on every profile
+FIGURES = ["figures/metric_study/fig07_metric_study.png", "figures/n_study/fig14_n_study.png"]
+
+
+def missing_figures(artifacts: Path) -> list[str]:
+    problems = [f"not rendered by the reference: {rel}" for rel in FIGURES if not (artifacts / rel).is_file()]
+    report = (artifacts / "REPORT.md").read_text() if (artifacts / "REPORT.md").is_file() else ""
+    problems += [f"REPORT.md lacks {rel}" for rel in FIGURES if rel not in report]
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=None,
@@ -235,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"reference: {straight.ended - straight.started:.0f} s; kills and reruns: "
           f"{time.monotonic() - start:.0f} s", flush=True)
     problems = compare(reference / "artifacts" / "smoke", faulty / "artifacts" / "smoke")
+    problems += missing_figures(reference / "artifacts" / "smoke")
     stages = sorted(set(kills))
     print(f"{len(kills)} kills survived ({missed} moments after the end), in {len(stages)} stages: "
           f"{', '.join(f'{s} x{kills.count(s)}' for s in stages)}; {reruns} final run(s)")

@@ -21,8 +21,6 @@ import torch
 
 from arc_model import ARCScheduler
 from arc_model.controller import ARCController, is_decision_epoch
-from arc_model.network import ARCNet
-from arc_model.weights import save_keras_h5
 from core.errors import DataError
 
 from conftest import PUBLISHED_ARC, needs_published_arc
@@ -30,23 +28,7 @@ from conftest import PUBLISHED_ARC, needs_published_arc
 MULTIPLIERS = (1.618, 1.0, 0.618)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """ARC's LSTM is tiny: with TensorFlow's thread pools in the same process, torch's threads only contend
-    (0.3 s per decision instead of 5 ms on 2 cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """The published arc.h5 when present (decisions vary), else a random ARC network's arc.h5."""
-    if PUBLISHED_ARC.is_file():
-        return PUBLISHED_ARC
-    torch.manual_seed(3)
-    return save_keras_h5(ARCNet(), tmp_path_factory.mktemp("arc") / "arc.h5")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sgd(*lrs: float) -> torch.optim.Optimizer:
@@ -66,10 +48,10 @@ def synthetic_run(seed: int, epochs: int):
     return run
 
 
-def test_decision_epochs_are_4_7_10_for_frequency_3_and_see_the_last_three_cycles(weights):
+def test_decision_epochs_are_4_7_10_for_frequency_3_and_see_the_last_three_cycles(arc_weights):
     assert [e for e in range(1, 14) if is_decision_epoch(e, 3)] == [4, 7, 10, 13]
     assert [e for e in range(1, 6) if is_decision_epoch(e, 1)] == [2, 3, 4, 5]
-    scheduler = ARCScheduler(sgd(0.1), weights=weights, frequency=3)
+    scheduler = ARCScheduler(sgd(0.1), weights=arc_weights, frequency=3)
     seen = []
 
     def decide(train, val, lrs):
@@ -98,11 +80,11 @@ def test_decision_epochs_are_4_7_10_for_frequency_3_and_see_the_last_three_cycle
 
 
 @pytest.mark.parametrize("frequency, with_eval", [(1, True), (2, False), (3, True), (3, False), (5, True)])
-def test_same_lrs_as_arc_controller_over_long_runs(weights, frequency, with_eval):
+def test_same_lrs_as_arc_controller_over_long_runs(arc_weights, frequency, with_eval):
     """ARCController keeps the whole history; the scheduler keeps only ARC's window. Same LRs every epoch."""
     epochs = 4 * frequency + 9
-    scheduler = ARCScheduler(sgd(0.05), weights=weights, frequency=frequency)
-    controller = ARCController(weights, frequency=frequency)
+    scheduler = ARCScheduler(sgd(0.05), weights=arc_weights, frequency=frequency)
+    controller = ARCController(arc_weights, frequency=frequency)
     lr = 0.05
     for steps, eval_loss in synthetic_run(frequency, epochs):
         lr = controller.next_lr(lr)
@@ -245,29 +227,29 @@ def train(model, optimizer, scheduler, epochs, data, stop_after_steps=None):
     return lrs
 
 
-def build(weights, frequency=3):
+def build(arc_weights, frequency=3):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     optimizer = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.3},
                                  {"params": model[2].parameters(), "lr": 0.03}], momentum=0.9)
-    return model, optimizer, ARCScheduler(optimizer, weights=weights, frequency=frequency)
+    return model, optimizer, ARCScheduler(optimizer, weights=arc_weights, frequency=frequency)
 
 
 @pytest.mark.parametrize("frequency", [2, 3])
-def test_save_and_restore_mid_run_changes_nothing(weights, tmp_path, frequency):
+def test_save_and_restore_mid_run_changes_nothing(arc_weights, tmp_path, frequency):
     g = torch.Generator().manual_seed(1)
     data = (torch.randn(40, 4, generator=g), torch.randn(40, 1, generator=g))
-    model, optimizer, scheduler = build(weights, frequency)
+    model, optimizer, scheduler = build(arc_weights, frequency)
     straight = train(model, optimizer, scheduler, 16, data)
 
-    model_a, optimizer_a, scheduler_a = build(weights, frequency)
+    model_a, optimizer_a, scheduler_a = build(arc_weights, frequency)
     cut = 3 * frequency + 1  # full epochs before the checkpoint, which is taken 2 steps into the next one
     first = train(model_a, optimizer_a, scheduler_a, 16, data, stop_after_steps=5 * cut + 2)
     torch.save({"model": model_a.state_dict(), "optimizer": optimizer_a.state_dict(),
                 "scheduler": scheduler_a.state_dict()}, tmp_path / "ck.pt")
     assert len(first) == cut + 1 and len(scheduler_a.state_dict()["pending"]) == 2
     checkpoint = torch.load(tmp_path / "ck.pt", weights_only=True)
-    model_b, optimizer_b, scheduler_b = build(weights, frequency)
+    model_b, optimizer_b, scheduler_b = build(arc_weights, frequency)
     model_b.load_state_dict(checkpoint["model"])
     optimizer_b.load_state_dict(checkpoint["optimizer"])
     scheduler_b.load_state_dict(checkpoint["scheduler"])
@@ -288,9 +270,9 @@ def test_save_and_restore_mid_run_changes_nothing(weights, tmp_path, frequency):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model_b.state_dict().values()))
 
 
-def test_two_parameter_groups_keep_their_ratio_and_group_0_follows_fastestimators_rule(weights):
-    one = ARCScheduler(sgd(0.02), weights=weights)
-    two = ARCScheduler(sgd(0.02, 0.0007), weights=weights)
+def test_two_parameter_groups_keep_their_ratio_and_group_0_follows_fastestimators_rule(arc_weights):
+    one = ARCScheduler(sgd(0.02), weights=arc_weights)
+    two = ARCScheduler(sgd(0.02, 0.0007), weights=arc_weights)
     for steps, eval_loss in synthetic_run(5, 22):
         for loss in steps:
             one.record(loss)
@@ -308,39 +290,39 @@ def test_two_parameter_groups_keep_their_ratio_and_group_0_follows_fastestimator
         assert two.get_last_lr()[0] != 0.02  # the published model does change the LR on this run
 
 
-def test_weights_found_in_fastestimators_cache_directory(weights, tmp_path, monkeypatch):
+def test_weights_found_in_fastestimators_cache_directory(arc_weights, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(DataError, match="fastestimator_data/arc_model/arc.h5"):
         ARCScheduler(sgd(0.1))
     cache = tmp_path / "fastestimator_data" / "arc_model" / "arc.h5"
     cache.parent.mkdir(parents=True)
-    shutil.copy(weights, cache)
+    shutil.copy(arc_weights, cache)
     assert ARCScheduler(sgd(0.1)).weights == str(cache)
     with pytest.raises(DataError, match="not found"):
         ARCScheduler(sgd(0.1), weights=tmp_path / "missing.h5")
 
 
-def test_clear_errors(weights):
-    scheduler = ARCScheduler(sgd(0.1), weights=weights)
+def test_clear_errors(arc_weights):
+    scheduler = ARCScheduler(sgd(0.1), weights=arc_weights)
     scheduler.step(1.0)
     with pytest.raises(ValueError, match="every epoch or at none"):
         scheduler.step()
     with pytest.raises(ValueError, match="scalar loss"):
         scheduler.record(torch.ones(3))
-    silent = ARCScheduler(sgd(0.1), weights=weights)
+    silent = ARCScheduler(sgd(0.1), weights=arc_weights)
     silent.step()
     silent.step()
     with pytest.raises(RuntimeError, match=r"record\(loss\)"):
         silent.step()  # epoch 4 is a decision and no loss was ever recorded
-    other = ARCScheduler(sgd(0.1), weights=weights, frequency=2)
+    other = ARCScheduler(sgd(0.1), weights=arc_weights, frequency=2)
     with pytest.raises(ValueError, match="frequency=3"):
         other.load_state_dict(scheduler.state_dict())
     with pytest.raises(TypeError):
-        ARCScheduler(torch.nn.Linear(1, 1), weights=weights)
+        ARCScheduler(torch.nn.Linear(1, 1), weights=arc_weights)
 
 
-def test_is_a_torch_lr_scheduler(weights):
-    scheduler = ARCScheduler(sgd(0.1, 0.2), weights=weights)
+def test_is_a_torch_lr_scheduler(arc_weights):
+    scheduler = ARCScheduler(sgd(0.1, 0.2), weights=arc_weights)
     assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
     assert scheduler.get_last_lr() == [0.1, 0.2] and scheduler.last_epoch == 0 and scheduler.base_lrs == [0.1, 0.2]
 

@@ -20,6 +20,7 @@ from figures.cells import CellOptions, mean_ranks, median_ci, task_cells
 from figures.expected import Expectation, expected_runs, unfinished_runs
 from figures.paper import paper_values
 from figures.plots import decisions, failure_runs
+from figures.study_sweeps import study_seeds
 from figures.report import (claim_arc_small, claim_decays, claim_never_worst, decisions_markdown, paper_cells,
                             stage_times)
 from figures.tables import latex_table, markdown_table
@@ -97,9 +98,11 @@ def test_expected_runs_follow_the_study_configs(tmp_path):
     assert bench["cifar10"]["constant"].lr0s == (0.01, 0.001, 0.0001)
     assert bench["ptb"]["plateau"].lr0s == (1.0, 0.1, 0.01)  # extended baselines: lr0_column -> the task's grid
     assert bench["mscoco"]["sc"].lr0s is None and bench["mscoco"]["sls"].lr0s is None
-    n = expected_runs("n_study", ["sc", "sls"])["cifar10"]
-    assert sorted(n) == [f"arc n={k}" for k in range(1, 7)]
-    metric = expected_runs("metric_study", ["sc", "sls"])["cifar10"]
+    # the appendix studies size their seeds per profile (figures.study_sweeps resolves them for the reader)
+    n = expected_runs("n_study", ["sc", "sls"], seeds=study_seeds("n_study", "paper"))["cifar10"]
+    assert sorted(n) == [f"arc n={k}" for k in range(1, 7)] and n["arc n=1"].seeds == tuple(range(5))
+    assert study_seeds("n_study", "mini") == [0, 1] and study_seeds("benchmark", "mini") is None
+    metric = expected_runs("metric_study", ["sc", "sls"], seeds=study_seeds("metric_study", "paper"))["cifar10"]
     assert len(metric) == 6 and metric["arc best_mcc"].seeds == tuple(range(7))  # candidates pool into the cell
     assert expected_runs("benchmark", [], seeds=[0])["ptb"]["arc"].seeds == (0,)
     run = tmp_path / "cifar10" / "cd-lr0.001-s4-0123abcd"
@@ -194,7 +197,7 @@ def compose_cfg(root: Path, *overrides: str):
                                              "ci_resamples=199", *overrides])
 
 
-def test_figures_stage_renders_tables_figures_and_report(tmp_path, capsys):
+def test_figures_stage_renders_tables_figures_and_report(tmp_path, capsys, name_every_run):
     from figures.__main__ import render
 
     art = tmp_path / "artifacts" / "smoke"

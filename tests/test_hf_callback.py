@@ -22,28 +22,9 @@ pytest.importorskip("accelerate")  # Trainer needs it for PyTorch
 
 from arc_model import ARCScheduler  # noqa: E402
 from arc_model.integrations.huggingface import STATE_FILE, ARCCallback  # noqa: E402
-from arc_model.network import ARCNet  # noqa: E402
-from arc_model.weights import save_keras_h5  # noqa: E402
 from core.errors import DataError  # noqa: E402
 
-from conftest import PUBLISHED_ARC  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    if PUBLISHED_ARC.is_file():
-        return str(PUBLISHED_ARC)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(3)
-        return str(save_keras_h5(ARCNet(), tmp_path_factory.mktemp("arc") / "arc.h5"))
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def arguments(output_dir, epochs, **overrides):
@@ -85,14 +66,14 @@ class Fixed(torch.nn.Module):
         return {"loss": zero + v.sum()}
 
 
-def test_same_lrs_as_arc_scheduler_for_a_fixed_loss_sequence(weights, tmp_path):
+def test_same_lrs_as_arc_scheduler_for_a_fixed_loss_sequence(arc_weights, tmp_path):
     epochs, items = 11, 12  # batch 1, 2 micro-batches per optimizer step: 6 steps per epoch
     rng = np.random.default_rng(5)
     values = rng.uniform(0.5, 2.0, size=items).astype(np.float32)
     val = [float(np.float32(2.0 * 0.9 ** e * rng.uniform(0.9, 1.1))) for e in range(epochs)]
     model = Fixed(val)
     optimizer = torch.optim.SGD([{"params": [model.a], "lr": 0.1}, {"params": [model.b], "lr": 0.003}])
-    probe, arc = LRProbe(), ARCCallback(weights=weights, frequency=3)
+    probe, arc = LRProbe(), ARCCallback(weights=arc_weights, frequency=3)
     train = [{"v": torch.tensor(v), "labels": torch.tensor(0.0)} for v in values]
     trainer = transformers.Trainer(model=model, args=arguments(tmp_path, epochs, per_device_train_batch_size=1,
                                                                gradient_accumulation_steps=2),
@@ -102,7 +83,7 @@ def test_same_lrs_as_arc_scheduler_for_a_fixed_loss_sequence(weights, tmp_path):
 
     reference = ARCScheduler(torch.optim.SGD([{"params": [torch.zeros(2, requires_grad=True)], "lr": 0.1},
                                               {"params": [torch.zeros(1, requires_grad=True)], "lr": 0.003}]),
-                             weights=weights, frequency=3)
+                             weights=arc_weights, frequency=3)
     assert len(model.seen) == epochs * items and model.evals == epochs
     expected = []
     for e in range(epochs):
@@ -136,7 +117,7 @@ class Interrupt(transformers.TrainerCallback):
             raise Interrupted
 
 
-def test_interrupted_and_resumed_run_takes_the_same_decisions(weights, tmp_path):
+def test_interrupted_and_resumed_run_takes_the_same_decisions(arc_weights, tmp_path):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(96, 8, generator=g)
     y = torch.sin(x[:, :1] * 2) + 0.1 * torch.randn(96, 1, generator=g)
@@ -144,7 +125,7 @@ def test_interrupted_and_resumed_run_takes_the_same_decisions(weights, tmp_path)
 
     def train(directory, *extra, resume=None):
         model = Regression()
-        probe, arc = LRProbe(), ARCCallback(weights=weights, frequency=2)
+        probe, arc = LRProbe(), ARCCallback(weights=arc_weights, frequency=2)
         trainer = transformers.Trainer(
             model=model, args=arguments(directory, 10, per_device_train_batch_size=16, save_strategy="epoch"),
             train_dataset=rows[:64], eval_dataset=rows[64:], callbacks=[arc, probe, *extra],

@@ -16,31 +16,12 @@ pl = pytest.importorskip("lightning.pytorch")
 
 from arc_model import ARCScheduler  # noqa: E402
 from arc_model.integrations.lightning import ARCCallback  # noqa: E402
-from arc_model.network import ARCNet  # noqa: E402
-from arc_model.weights import save_keras_h5  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from conftest import PUBLISHED_ARC  # noqa: E402
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 QUIET = {"accelerator": "cpu", "devices": 1, "logger": False, "enable_progress_bar": False,
          "enable_model_summary": False, "num_sanity_val_steps": 0}
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    if PUBLISHED_ARC.is_file():
-        return str(PUBLISHED_ARC)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(3)
-        return str(save_keras_h5(ARCNet(), tmp_path_factory.mktemp("arc") / "arc.h5"))
 
 
 class LRProbe(pl.Callback):
@@ -80,19 +61,19 @@ class Fixed(pl.LightningModule):
 
 
 @pytest.mark.parametrize("constant_schedule", [False, True])
-def test_same_lrs_as_arc_scheduler_for_a_fixed_loss_sequence(weights, constant_schedule):
+def test_same_lrs_as_arc_scheduler_for_a_fixed_loss_sequence(arc_weights, constant_schedule):
     epochs, steps = 11, 6
     rng = np.random.default_rng(4)
     losses = [[float(np.float32(2.0 * 0.9 ** e * rng.uniform(0.7, 1.3))) for _ in range(steps)] for e in range(epochs)]
     val = [float(np.float32(2.2 * 0.9 ** e * rng.uniform(0.9, 1.1))) for e in range(epochs)]
-    probe, arc = LRProbe(), ARCCallback(weights=weights, frequency=3)
+    probe, arc = LRProbe(), ARCCallback(weights=arc_weights, frequency=3)
     trainer = pl.Trainer(max_epochs=epochs, callbacks=[arc, probe], enable_checkpointing=False, **QUIET)
     trainer.fit(Fixed(losses, val, constant_schedule), DataLoader(TensorDataset(torch.zeros(steps, 1)), batch_size=1),
                 DataLoader(TensorDataset(torch.zeros(1, 1)), batch_size=1))
 
     reference = ARCScheduler(torch.optim.SGD([{"params": [torch.zeros(2, requires_grad=True)], "lr": 0.1},
                                               {"params": [torch.zeros(1, requires_grad=True)], "lr": 0.003}]),
-                             weights=weights, frequency=3)
+                             weights=arc_weights, frequency=3)
     expected = [reference.get_last_lr()]
     for e in range(epochs):
         for loss in losses[e]:
@@ -130,7 +111,7 @@ class Interrupt(pl.Callback):
             raise Interrupted
 
 
-def test_interrupted_and_resumed_run_takes_the_same_decisions(weights, tmp_path):
+def test_interrupted_and_resumed_run_takes_the_same_decisions(arc_weights, tmp_path):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(96, 8, generator=g)
     y = torch.sin(x[:, :1] * 2) + 0.1 * torch.randn(96, 1, generator=g)
@@ -138,7 +119,7 @@ def test_interrupted_and_resumed_run_takes_the_same_decisions(weights, tmp_path)
                                                                                      batch_size=32))
 
     def fit(directory, *extra, ckpt_path=None):
-        probe, arc = LRProbe(), ARCCallback(weights=weights, frequency=2)
+        probe, arc = LRProbe(), ARCCallback(weights=arc_weights, frequency=2)
         checkpoint = pl.callbacks.ModelCheckpoint(dirpath=directory, filename="{epoch}", save_top_k=-1)
         trainer = pl.Trainer(max_epochs=12, callbacks=[arc, probe, checkpoint, *extra], **QUIET)
         trainer.fit(Regression(), *loaders, ckpt_path=ckpt_path)

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 
+import pytest
 from conftest import REPO
 
 NOT_SETUP = ["-o", ".venv/.installed"]  # never (re)install the venv from a test
@@ -40,9 +41,25 @@ def test_make_reproduce_passes_args_to_every_stage_command():
         assert module in modules, module
     missing = [c for c in commands if "profile.device=cpu" not in c.split()]
     assert not missing, missing
-    # the smoke appendix studies keep their one seed, before ARGS (ARGS win)
-    n_study = next(c for c in commands if "experiment=n_study" in c)
-    assert n_study.index("seed=0") < n_study.index("profile.device=cpu")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "mini", "paper"])
+def test_make_reproduce_runs_the_appendix_studies_on_every_profile(profile):
+    """App. A.5 and A.1 (docs/experiments.md §10): the n-study, the metric study's own candidates and the metric
+    study, before the figures; their seeds come from the studies' sizes, not from the command line."""
+    out = make("-n", "reproduce", f"PROFILE={profile}")
+    assert out.returncode == 0, out.stderr
+    commands = stage_commands(out.stdout)
+    wanted = [f"-m experiments.benchmark -m experiment=n_study profile={profile}",
+              f"-m experiments.table profile={profile} experiment=n_study",
+              f"-m arc_model -m experiment=metric_candidates profile={profile}",
+              f"-m arc_model.candidates experiment=metric_candidates profile={profile}",
+              f"-m experiments.benchmark -m experiment=metric_study profile={profile}",
+              f"-m experiments.table profile={profile} experiment=metric_study",
+              f"-m figures profile={profile}"]
+    at = [next(i for i, c in enumerate(commands) if w in c) for w in wanted]
+    assert at == sorted(at)  # in this order, the figures last
+    assert not any("seed=" in c for c in commands)
 
 
 def test_make_reproduce_on_paper_passes_args_to_check_data():

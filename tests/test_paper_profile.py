@@ -327,6 +327,12 @@ def test_plan_counts_come_from_the_composed_sweeps(paper_plan):
     assert rows["n_study"].runs == rows["n_study"].jobs == per_frequency * len(frequencies)
     assert rows["n_study"].epochs == per_frequency * sum(30 if n <= 3 else 10 * n for n in frequencies)
     assert rows["metric_study"].runs == count(metric.hydra.sweeper.params)
+    # docs/experiments.md §10: n-study 6 n x 5 models x 3 LR0 x 5 repeats; metric study 5 candidates x 6 models x
+    # 3 LR0 x 7 repeats, its five candidates trained for 300 epochs on 70% of the 5,040 points
+    assert (rows["n_study"].runs, rows["metric_study"].runs) == (450, 630)
+    assert (rows["metric_candidates"].jobs, rows["metric_candidates"].epochs) == (5, 1500)
+    assert rows["metric_candidates"].steps == 1500 * math.ceil(5040 * 0.7 / 128)
+    assert all(rows[s].gpu_hours > 0 for s in ("n_study", "metric_candidates", "metric_study"))
     assert rows["extended_baselines"].runs == 150  # 3 tasks x (plateau, greedy, schedule-free x 3 LR0 + Prodigy) x 5
 
 
@@ -349,5 +355,9 @@ def test_plan_prints_every_stage_and_its_slurm_command(paper_plan, capsys):
     out = capsys.readouterr().out
     for stage in ("datagen", "train_arc", "selection", "range-test", "benchmark", "n-study", "metric-study"):
         assert stage in out
+    for study in ("n_study", "metric_candidates", "metric_study"):  # a row each, with its GPU-hours
+        (line,) = [line for line in out.splitlines() if line.split()[2:3] == [study]]
+        assert float(line.split()[7].replace(",", "")) > 0, line
+    assert "make metric-candidates PROFILE=paper" in out and "App. A.1, A.5" in out
     assert "hydra/launcher=slurm 'run_index=range(0,42)'" in out
     assert "authors' log" in out and "plan_gpu_hours=" in out

@@ -1,0 +1,81 @@
+"""How a Hydra multirun becomes jobs: the one expansion the benchmark (through Hydra), the planner (core.plan) and
+the table readers (core.bench_run.named_runs, figures.expected) share.
+
+A sweep is the composed config's `hydra.sweeper.params` followed by the command line's overrides; Hydra's basic
+sweeper (hydra/_internal/core_plugins/basic_sweeper.py, `sweep`: params first, then the arguments) parses them with
+its OverridesParser and takes the product with `split_arguments`, a later override of a key replacing the earlier
+one in place. `job_overrides` calls those two functions, so `range()`, `choice()`, quoted values and group sweeps
+expand as the benchmark's multirun expands them (configs/hydra/default.yaml's sweeper subclasses the basic one and
+keeps its jobs). `glob()` needs Hydra's config loader and is not supported here [I]: no study uses it.
+
+A job's config is Hydra's compose of its overrides. Composing costs ~0.6 s (measured here, a benchmark config), so
+`job_configs` composes once per distinct set of config-group overrides and applies each job's value overrides as
+Hydra's config loader does after composing (config_loader_impl.py: `_apply_overrides_to_config` of the defaults
+list's `config_overrides`, in command-line order).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from core.cli import CONFIGS
+
+
+def sweep_params(cfg: DictConfig) -> dict:
+    """`hydra.sweeper.params` of a config composed with `return_hydra_config=True` ({} when it has none)."""
+    params = OmegaConf.select(cfg, "hydra.sweeper.params")
+    return OmegaConf.to_container(params, resolve=True) if params is not None else {}
+
+
+def job_overrides(params: Mapping | None, overrides: Sequence[str] = ()) -> list[list[str]]:
+    """The jobs of a sweep, each as its list of `key=value` overrides, in Hydra's job order."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    strings = [f"{k}={v}" for k, v in (params or {}).items()] + list(overrides)
+    if not strings:
+        return [[]]
+    (batch,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(strings), None)
+    return [list(job) for job in batch]
+
+
+def as_dict(job: Sequence[str]) -> dict[str, str]:
+    """{key: value string} of one job's overrides."""
+    return dict(o.split("=", 1) for o in job)
+
+
+def job_configs(config_name: str, jobs: Sequence[Sequence[str]], hydra: bool = False) -> list[DictConfig]:
+    """Each job's composed config, with its `hydra` node if `hydra` (the caller registers the config's schema,
+    e.g. `import experiments.config`)."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser, out, composed = OverridesParser.create(), [], {}
+    running = GlobalHydra.instance().is_initialized()  # inside a stage's Hydra app: compose with its loader (CONFIGS)
+    with contextlib.nullcontext() if running else initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        repository = GlobalHydra.instance().config_loader().repository  # type: ignore[attr-defined]
+        for job in jobs:
+            parsed = parser.parse_overrides(list(job))
+            groups = tuple(o.input_line for o in parsed
+                           if o.is_delete() or repository.group_exists(o.key_or_group.lstrip("/")))
+            if groups not in composed:
+                composed[groups] = compose(config_name, list(groups), return_hydra_config=hydra)
+            cfg = composed[groups].copy()
+            ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if o.input_line not in groups], cfg)
+            out.append(cfg)
+    return out
+
+
+def sweep_jobs(config_name: str, overrides: Sequence[str]) -> list[list[str]]:
+    """The jobs of `python -m <stage> -m <overrides>` of `config_name`: its sweeper params (composed without the
+    command line's sweeps, as Hydra composes a multirun's config), then the command line."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    single = [o.input_line for o in OverridesParser.create().parse_overrides(list(overrides))
+              if not o.is_sweep_override()]
+    (base,) = job_configs(config_name, [single], hydra=True)
+    return job_overrides(sweep_params(base), overrides)
