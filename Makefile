@@ -78,7 +78,7 @@ reproduce: $(STAMP) ## the whole pipeline on one profile; ARGS reach every stage
 
 .PHONY: check-args
 check-args: $(STAMP) ## does every stage of `make reproduce` take ARGS? (one line naming an override a stage refuses)
-	$(PY) -m core.plan --check-args profile=$(PROFILE) --studies="$(BENCH_STUDIES)" $(ARGS)
+	$(PY) -m pipeline.plan --check-args profile=$(PROFILE) --studies="$(BENCH_STUDIES)" $(ARGS)
 
 figures: $(STAMP) ## Tables 2-4 (md/LaTeX/CSV, * and # markers), Figs 3-14, artifacts/<profile>/REPORT.md
 	$(PY) -m figures profile=$(PROFILE) $(ARGS)
@@ -113,7 +113,7 @@ correct: $(STAMP) ## ground-truth correction only (e.g. ARGS="rule=argmin last_p
 	$(PY) -m datagen.correct profile=$(PROFILE) $(ARGS)
 
 plan: $(STAMP) ## every stage and study: jobs, runs, epochs, steps, GPU-hours (measured or guessed), SLURM commands
-	$(PY) -m core.plan profile=$(PLAN_FOR) $(ARGS)
+	$(PY) -m pipeline.plan profile=$(PLAN_FOR) $(ARGS)
 
 train_arc: $(STAMP) ## stage 3: pre-flight check, the ten candidates (a multirun), their metrics table, diagnosis.txt
 	$(PY) -m arc_model profile=$(PROFILE) dry_run=true $(LOGIN_NODE) $(ARGS)
@@ -190,14 +190,14 @@ study-paper-count: $(STAMP) ## ARC trained on the paper's amount of data (5,040 
 PATH_OVERRIDES = $(foreach key,paths.root paths.data paths.weights,$(if $($(key)),$(key)=$($(key))))
 PLAN_FOR = $(if $(filter command line environment,$(origin PROFILE)),$(PROFILE),$(PLAN_PROFILE))
 # LAUNCHER=slurm: datagen sends one job per task and run (run_index over the profile's runs per task, from
-# core.plan), and the one-step commands that run on the submitting node (train_arc's pre-flight, selection's pick)
+# pipeline.plan), and the one-step commands that run on the submitting node (train_arc's pre-flight, selection's pick)
 # use its CPU; `make plan` prints every command.
-DATAGEN_SWEEP = $(if $(filter slurm,$(LAUNCHER)),$(HYDRA_LAUNCHER) 'run_index=range(0,$(shell $(PY) -m core.plan profile=$(PROFILE) --runs-per-task))')
+DATAGEN_SWEEP = $(if $(filter slurm,$(LAUNCHER)),$(HYDRA_LAUNCHER) 'run_index=range(0,$(shell $(PY) -m pipeline.plan profile=$(PROFILE) --runs-per-task))')
 LOGIN_NODE = $(if $(filter slurm,$(LAUNCHER)),profile.device=cpu)
 .PHONY: check-data bench-gpu
 
 check-data: $(STAMP) ## every dataset, tokenizer and weight file the profile reads: path, size, found or MISSING
-	$(PY) -m core.check_data profile=$(PROFILE) $(PATH_OVERRIDES) $(ARGS)
+	$(PY) -m pipeline.check_data profile=$(PROFILE) $(PATH_OVERRIDES) $(ARGS)
 
 bench-gpu: $(STAMP) ## steps/s on this GPU of the paper tasks, the 12 datagen models, ARC training -> artifacts/bench/gpu.json
 	$(PY) -m bench gpu

@@ -39,7 +39,8 @@ from pathlib import Path
 
 import torch
 
-AUTHORS_STEPS_PER_S = {"cifar10": 58.9, "mscoco": 4.07, "ptb": 37.9}  # the authors' logged training rates
+from pipeline.plan import AUTHORS_STEPS_PER_S  # the authors' logged training rates (docs/experiments.md §9.2)
+
 TARGETS_H200 = {"cifar10": 400, "mscoco": 30, "ptb": 250}  # the project's speed targets, steps/s on one H200
 OPTION_SETS = {"fp32": {"precision": "fp32", "channels_last": False, "compile": False},
                "fast": {"precision": "bf16", "channels_last": True, "compile": True, "compile_mode": "reduce-overhead"},

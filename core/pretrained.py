@@ -5,14 +5,14 @@ Keras' ImageNet ResNet50 (`tf.keras.applications.ResNet50(weights="imagenet", in
 MSCOCO benchmark as the authors built it (docs/experiments.md §7.2): `read_keras_h5` reads its weights per layer name
 and experiments.tasks.retinanet.KerasResNet50Features converts them into a torch ResNet50 v1. The configured file
 (${paths.weights}/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5) is used, else the same file in Keras' cache
-($KERAS_HOME/models, default ~/.keras/models); core.check_data lists both places.
+($KERAS_HOME/models, default ~/.keras/models); `make check-data` lists both places.
 
 torchvision's ImageNet ResNet50 (ResNet50_Weights.IMAGENET1K_V1, the file `resnet50-0676ba61.pth` that
 `resnet50(pretrained=True)` fetched in the authors' time) backs the MSCOCO RetinaNet's alternative backbone
 (`backbone: torchvision_resnet50`, docs/experiments.md §7.2) and the ResNet50 + UNet of Table 1's task 6 (FastEstimator's apphub
 `uncertainty_loss_torch.py` builds it with `models.resnet50(pretrained=True)`, the TF version with
 `ResNet50(weights='imagenet')`). The configured file (${paths.weights}/resnet50-0676ba61.pth) is used, else the
-same file in torchvision's cache ($TORCH_HOME/hub/checkpoints); core.check_data lists both places.
+same file in torchvision's cache ($TORCH_HOME/hub/checkpoints); `make check-data` lists both places.
 """
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ KERAS_RESNET50_NOTOP = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"  #
 
 
 def resnet50_imagenet_inputs(configured: str) -> list:
-    """The ImageNet ResNet50 file a paper config names, as core.check_data lists it: that path, else the same file
+    """The ImageNet ResNet50 file a paper config names, as `make check-data` lists it: that path, else the same file
     name in torchvision's cache. `require(...)` on it is the check before any work; `.found()` the file to load."""
-    from core.check_data import required
+    from core.inputs import required
 
     path = Path(configured)
     return required("resnet50_imagenet", path.parent, relpaths={RESNET50_IMAGENET[1]: path.name}, exact=True)
@@ -52,9 +52,9 @@ def resnet50(weights_path: str | None = None):
 
 
 def keras_resnet50_inputs(configured: str) -> list:
-    """Keras' ImageNet ResNet50 file (include_top=False) a paper config names, as core.check_data lists it: that
+    """Keras' ImageNet ResNet50 file (include_top=False) a paper config names, as `make check-data` lists it: that
     path, else the same file name in Keras' cache."""
-    from core.check_data import required
+    from core.inputs import required
 
     path = Path(configured)
     return required("resnet50_keras", path.parent, relpaths={KERAS_RESNET50_NOTOP: path.name}, exact=True)

@@ -1,4 +1,4 @@
-"""How a Hydra multirun becomes jobs: the one expansion the benchmark (through Hydra), the planner (core.plan) and
+"""How a Hydra multirun becomes jobs: the one expansion the benchmark (through Hydra), the planner (pipeline.plan) and
 the table readers (core.bench_run.named_runs, figures.expected) share.
 
 A sweep is the composed config's `hydra.sweeper.params` followed by the command line's overrides; Hydra's basic

@@ -11,7 +11,7 @@ from core.config import PathsConfig, ProfileConfig
 
 
 @dataclass
-class TaskSize:
+class DatagenTaskSize:
     """A task under one profile: constructor arguments of its class and the epoch cap."""
     args: Dict[str, Any] = field(default_factory=dict)
     max_steps_per_epoch: Optional[int] = None
@@ -26,7 +26,7 @@ class DatagenTaskConfig:
     number: int = MISSING
     lr_range: List[float] = MISSING  # [Min Init LR, Max Init LR]
     target: str = MISSING  # the task class
-    sizes: Dict[str, TaskSize] = field(default_factory=dict)
+    sizes: Dict[str, DatagenTaskSize] = field(default_factory=dict)
     size: Any = II("datagen_task.sizes.${profile.name}")
 
 

@@ -1,5 +1,5 @@
 """`python -m datagen.plan profile=paper`: what generating the dataset costs, before running it (the datagen part of
-`make plan`, core.plan, which plans every stage).
+`make plan`, pipeline.plan, which plans every stage).
 
 Per task: runs, points (runs x points_per_run, fewer if runs diverge), training epochs and estimated GPU-hours.
 A run with n epochs per cycle (its `frequency`) trains n (first step 1) + 3n per point (branches) + n per point

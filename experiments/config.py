@@ -15,7 +15,7 @@ from core.config import PathsConfig, ProfileConfig
 
 
 @dataclass
-class TaskSize:
+class BenchTaskSize:
     """What one benchmark task costs under a profile (docs/experiments.md §7 values in `paper`)."""
 
     build: Any = MISSING  # {_target_: experiments.tasks...., kwargs}
@@ -41,7 +41,7 @@ class BenchTaskConfig:
     range_lr_max: float = MISSING  # LRmax_test of the range test
     range_criterion: str = "metric"  # metric | loss: what the range test optimises (COCO: eval loss)
     range_holdout_fraction: float = 0.0  # CIFAR: eval on 20% of the train set during the range test
-    sizes: Dict[str, TaskSize] = field(default_factory=dict)
+    sizes: Dict[str, BenchTaskSize] = field(default_factory=dict)
     size: Any = II("bench_task.sizes.${profile.name}")
 
 

@@ -20,9 +20,7 @@ import pandas as pd  # noqa: E402
 from scipy.stats import ttest_ind  # noqa: E402
 
 from core.results import cell_runs, lr0_columns  # noqa: E402
-from figures.paper import task_label  # noqa: E402
-
-FORMATS = {"accuracy": (100.0, 2), "perplexity": (1.0, 1), "mAP": (1.0, 4)}  # metric -> (scale, decimals)
+from figures.paper import FORMATS, task_label  # noqa: E402
 
 
 def paper_table(rows: pd.DataFrame, task: str, reference: str = "arc", alpha: float = 0.05) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.check_data import require, required
+from core.inputs import require, required
 from core.keras_init import keras_conventions_
 from core.tasks import ClassificationTask, host_to_device, tensor_batches
 from core.tasks.digits import digits_tensors
@@ -120,7 +120,7 @@ def svhn_proxy(root_dir: str, batch_size: int = 128, depth: int = 28, width: int
     return ProxyTask(tensors(train_ds), tensors(test_ds), batch_size, depth, width, hole=8, device=device)
 
 
-svhn_proxy.paper_inputs = lambda root_dir, **_: required("svhn_cropped", root_dir)  # core.check_data lists these
+svhn_proxy.paper_inputs = lambda root_dir, **_: required("svhn_cropped", root_dir)  # `make check-data` lists these
 
 
 def digits_proxy(batch_size: int = 32, depth: int = 10, width: int = 1, n_train: int | None = None,

@@ -35,7 +35,7 @@ def test_make_reproduce_passes_args_to_every_stage_command():
     assert out.returncode == 0, out.stderr
     commands = stage_commands(out.stdout)
     modules = [re.search(r" -m (\S+)", c).group(1) for c in commands]
-    assert modules[0] == "core.plan" and "--check-args" in commands[0]  # the check comes first
+    assert modules[0] == "pipeline.plan" and "--check-args" in commands[0]  # the check comes first
     for module in ("datagen", "datagen.correct", "arc_model", "arc_model.candidates", "selection", "selection.pick",
                    "experiments.range_test", "experiments.benchmark", "experiments.table", "figures"):
         assert module in modules, module
@@ -65,7 +65,7 @@ def test_make_reproduce_runs_the_appendix_studies_on_every_profile(profile):
 def test_make_reproduce_on_paper_passes_args_to_check_data():
     out = make("-n", "reproduce", "PROFILE=paper", "ARGS=profile.device=cpu")
     assert out.returncode == 0, out.stderr
-    check = next(c for c in stage_commands(out.stdout) if "-m core.check_data" in c)
+    check = next(c for c in stage_commands(out.stdout) if "-m pipeline.check_data" in c)
     assert "profile.device=cpu" in check.split()
 
 
@@ -94,7 +94,7 @@ def test_make_reproduce_refuses_an_override_a_stage_lacks_in_one_line(tmp_path):
 
 
 def test_check_overrides_names_the_override_and_the_stage():
-    from core.plan import check_overrides
+    from pipeline.plan import check_overrides
 
     assert check_overrides("smoke", ["profile.device=cpu", "paths.root=/tmp/x"]) is None
     line = check_overrides("smoke", ["profile.device=cpu", "rule=argmin"])

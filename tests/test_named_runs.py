@@ -11,7 +11,7 @@ from hydra import compose, initialize
 
 from core.bench_run import named_runs, reader_overrides
 from core.results import study_rows
-from core.plan import Planner
+from pipeline.plan import Planner
 from core.sweep import as_dict, job_overrides, sweep_jobs
 from figures.expected import expected_runs
 

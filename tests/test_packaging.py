@@ -25,7 +25,7 @@ from packaging.requirements import Requirement
 
 from conftest import REPO
 
-PACKAGES = ("core", "datagen", "arc_model", "selection", "experiments", "figures", "bench")
+PACKAGES = ("core", "pipeline", "datagen", "arc_model", "selection", "experiments", "figures", "bench")
 HEAVY = ("tensorflow", "keras", "fastestimator", "hydra", "omegaconf", "matplotlib", "transformers", "sklearn")
 # import name -> distribution that provides it, where the two differ
 DISTRIBUTION = {"cv2": "opencv-python-headless", "sklearn": "scikit-learn", "hydra": "hydra-core",

@@ -1,6 +1,6 @@
-"""Issue #9 items 2, 4, 5: every input of the paper profile checked before work (core.check_data), the training
+"""Every input of the paper profile checked before work (pipeline.check_data), the training
 loop's GPU path (CUDA RNG in checkpoints, step losses read per log interval, data on the device, speed options),
-bench-gpu on a machine without a GPU, and the planner (core.plan)."""
+bench-gpu on a machine without a GPU, and the planner (pipeline.plan)."""
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +16,10 @@ from torch import nn
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_object
 
-from core import check_data
-from core.check_data import REGISTRY, consumers, inputs_of, profile_inputs, report
+from core.inputs import missing
+from pipeline import check_data
+from core.inputs import REGISTRY
+from pipeline.check_data import consumers, inputs_of, profile_inputs, report
 from core.errors import ConfigError, DataError
 from core.tasks.digits import DigitsCNN
 from core.training import Run, data_to_device, run_options
@@ -96,7 +98,7 @@ def test_every_paper_loader_stops_before_work_naming_the_files_check_data_lists(
     paths.data, raises a one-line DataError naming exactly the files its paper_inputs gives check-data."""
     *_, found, _, _ = empty_roots
     for reader, target, args in found:
-        expected = check_data.missing(inputs_of(target, args))  # (ResNet50 may lie in this machine's torch cache)
+        expected = missing(inputs_of(target, args))  # (ResNet50 may lie in this machine's torch cache)
         with pytest.raises(DataError) as err:
             get_object(target)(**args)
         message = str(err.value)
@@ -163,7 +165,7 @@ def test_mitmovie_reads_bert_from_a_local_directory_offline(tmp_path, monkeypatc
 def test_make_check_data_passes_paths_overrides():
     out = subprocess.run(["make", "-n", "--no-print-directory", "check-data", "PROFILE=paper", "paths.data=/empty",
                           "paths.weights=/w"], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert "-m core.check_data profile=paper paths.data=/empty paths.weights=/w" in " ".join(out.split())
+    assert "-m pipeline.check_data profile=paper paths.data=/empty paths.weights=/w" in " ".join(out.split())
 
 
 # ---- item 4: the training loop on a GPU --------------------------------------------------------------------------
@@ -296,7 +298,7 @@ def test_bench_gpu_standin_tasks_take_one_step(name):
 # ---- item 5: the planner ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def paper_plan(tmp_path_factory):
-    from core.plan import Planner
+    from pipeline.plan import Planner
 
     planner = Planner(["profile=paper"], bench_results=tmp_path_factory.mktemp("b") / "gpu.json")
     return planner, {row.study: row for row in planner.rows()}
@@ -348,7 +350,7 @@ def test_plan_uses_bench_gpu_measurements_when_present(paper_plan):
 
 
 def test_plan_prints_every_stage_and_its_slurm_command(paper_plan, capsys):
-    from core.plan import print_plan
+    from pipeline.plan import print_plan
 
     planner, _ = paper_plan
     print_plan(planner)

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from core.plan import EPOCH_MINUTES, Planner, print_plan
+from pipeline.plan import EPOCH_MINUTES, Planner, print_plan
 
 
 def gpu_json(path, rates: dict, key: str = "fp32"):

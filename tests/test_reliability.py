@@ -132,7 +132,7 @@ def test_pickle_io_import_refuses_without_trust_pickle(tmp_path):
 
 
 def test_cifar10_batches_are_read_without_running_code(tmp_path, monkeypatch):
-    from core.check_data import required
+    from core.inputs import required
     from experiments.tasks.images import load_cifar10
 
     folder = tmp_path / "cifar10" / "cifar-10-batches-py"
@@ -142,7 +142,7 @@ def test_cifar10_batches_are_read_without_running_code(tmp_path, monkeypatch):
         batch = {b"batch_label": b"b", b"labels": rng.integers(0, 10, 10000).tolist(),
                  b"data": rng.integers(0, 256, (10000, 3072), dtype=np.uint8), b"filenames": [b"f.png"] * 10000}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    monkeypatch.setattr("core.check_data.missing", lambda items: [])  # sizes differ from the registry's
+    monkeypatch.setattr("core.inputs.missing", lambda items: [])  # sizes differ from the registry's
     train, evaluation = load_cifar10(required("cifar10", str(tmp_path)))
     assert train["x"].shape == (50000, 32, 32, 3) and train["x"].dtype == np.uint8 and evaluation["y"].shape == (10000,)
     first = pickle.loads((folder / "data_batch_1").read_bytes(), encoding="bytes")

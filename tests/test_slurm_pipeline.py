@@ -98,7 +98,7 @@ def test_make_reproduce_paper_slurm_sends_every_stage_through_slurm():
     """`make reproduce PROFILE=paper LAUNCHER=slurm`: every multirun (datagen per task and run, the candidates, the
     proxy runs, the range tests, every benchmark study) names the slurm launcher; the one-step commands run on the
     submitting node; and the commands are exactly the ones `make plan` prints."""
-    from core.plan import Planner
+    from pipeline.plan import Planner
 
     out = subprocess.run(["make", "-n", "--no-print-directory", "reproduce", "PROFILE=paper", "LAUNCHER=slurm"],
                          cwd=REPO, capture_output=True, text=True, check=True).stdout

@@ -3,7 +3,7 @@
 Every task keeps its type and loss in every profile; only the data and the model size change:
   * source="offline" (smoke/mini): small data that ships with installed packages or is generated;
   * source="fe" (paper): the FastEstimator loader of the paper's dataset, read from root_dir=paths.data; the files
-    it reads (core.check_data.REGISTRY[`dataset`], `paper_inputs`) are checked before any work, so FE never downloads;
+    it reads (core.inputs.REGISTRY[`dataset`], `paper_inputs`) are checked before any work, so FE never downloads;
   * source="standin" (tests): random tensors with the real shapes of the paper data.
   * arch="small" (smoke/mini) or "paper" (the table's architecture, datagen/tasks/paper_models.py).
 A subclass defines `step(model, batch) -> (loss, metric)` once; training and evaluation both use it, so the
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from core.check_data import Required, require, required
+from core.inputs import Required, require, required
 from core.errors import ConfigError
 from core.tasks import Task, host_to_device, tensor_batches
 
@@ -28,7 +28,7 @@ ARCHS = ("small", "paper")
 
 class DatagenTask(Task):
     number = 0  # row of Table 1
-    dataset = ""  # the paper dataset's key in core.check_data.REGISTRY (source="fe")
+    dataset = ""  # the paper dataset's key in core.inputs.REGISTRY (source="fe")
     eval_needs_grad = False  # adversarial training needs input gradients to compute its eval loss
 
     def __init__(self, source: str = "offline", arch: str = "small", batch_size: int = 32,
@@ -57,7 +57,7 @@ class DatagenTask(Task):
             self.train_set = self.standin(n_train or 2 * batch_size, generator)
             self.eval_set = self.standin(n_eval or batch_size, generator)
 
-    # ---- the files of source="fe" (core.check_data lists the same for `make check-data`) ------------------
+    # ---- the files of source="fe" (`make check-data` lists the same for `make check-data`) ------------------
     @classmethod
     def paper_inputs(cls, root_dir: str | None = None, source: str = "fe", **_) -> list[Required]:
         """The files this task reads with source="fe" and these constructor arguments (none otherwise)."""

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.check_data import offline_hub, required, verify
+from core.inputs import offline_hub, required, verify
 from datagen.tasks import offline_data, paper_models
 from datagen.tasks.base import DatagenTask
 

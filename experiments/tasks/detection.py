@@ -18,7 +18,7 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from core.check_data import require, required
+from core.inputs import require, required
 from core.pretrained import (KERAS_RESNET50_NOTOP, RESNET50_IMAGENET, keras_resnet50_inputs,
                              resnet50_imagenet_inputs)
 from core.tasks import Task, host_to_device
@@ -303,7 +303,7 @@ class CocoTask(DetectionTask):
     @staticmethod
     def paper_inputs(root_dir: str, backbone_weights: str | None = None, backbone: str = "keras_resnet50",
                      weights_dir: str | None = None, **_):
-        """The files this task reads (core.check_data.REGISTRY; `make check-data` lists the same): MSCOCO 2017 as
+        """The files this task reads (core.inputs.REGISTRY; `make check-data` lists the same): MSCOCO 2017 as
         FE's mscoco loader reads it, and the backbone's ImageNet ResNet50 weights when configured."""
         path = _backbone_file(backbone, weights_dir, backbone_weights)
         return required("mscoco", root_dir) + (BACKBONE_FILES[backbone][1](path) if path else [])

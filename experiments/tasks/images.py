@@ -18,7 +18,7 @@ from torch import nn
 from core.keras_init import keras_conventions_
 from core.tasks import ClassificationTask, host_to_device, tensor_batches
 from core.tasks.digits import digits_tensors
-from core.check_data import require, required, verify
+from core.inputs import require, required, verify
 from experiments.tasks import check_variant
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
@@ -163,7 +163,7 @@ class Cifar10Task(AugmentedImageTask):
 
     @staticmethod
     def paper_inputs(root_dir: str, **_):
-        """The files FE's cifar10 loader reads (core.check_data.REGISTRY; `make check-data` lists the same)."""
+        """The files FE's cifar10 loader reads (core.inputs.REGISTRY; `make check-data` lists the same)."""
         return required("cifar10", root_dir)
 
     @staticmethod

@@ -19,7 +19,7 @@ from torch import nn
 from core.keras_init import keras_conventions_
 from experiments.tasks import check_variant
 from core.tasks import Task, tensor_batches
-from core.check_data import require, required
+from core.inputs import require, required
 
 
 class LSTMLanguageModel(nn.Module):
@@ -139,5 +139,5 @@ class PTBTask(LanguageModelTask):
 
     @staticmethod
     def paper_inputs(root_dir: str, **_):
-        """The files FE's penn_treebank loader reads (core.check_data.REGISTRY; `make check-data` lists the same)."""
+        """The files FE's penn_treebank loader reads (core.inputs.REGISTRY; `make check-data` lists the same)."""
         return required("ptb", root_dir)

@@ -1,5 +1,5 @@
 """Hydra's basic sweeper, validating a covering subset of each batch instead of every job, and stopping the
-joblib launcher's idle workers when the sweep ends.
+joblib launcher's idle workers when the sweep ends; a sweep that fails removes the sweep directory it created.
 
 Before launching, BasicSweeper composes every job's config once to catch composition errors early, and the
 launcher then composes it again: two compositions per job. A benchmark grid's job costs ~0.35 s to compose
@@ -21,7 +21,10 @@ themselves; killing them once the sweep ends takes 0.06 s (`stop_workers`; every
 """
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -43,13 +46,33 @@ def covering_jobs(batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
 
 class CoveringSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> Any:
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        created = not sweep_dir.exists()
         try:
             return super().sweep(arguments)
+        except BaseException:  # a failed stage (a job's one-line error exits): leave no sweep directory behind
+            if created:
+                remove_hydra_record(sweep_dir)
+            raise
         finally:  # after the launcher's Parallel has returned (or raised): no job is left running
             stop_workers()
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         super().validate_batch_is_legal(covering_jobs(batch))
+
+
+def remove_hydra_record(sweep_dir: Path) -> None:
+    """Remove a sweep directory this sweep created, if it holds only what Hydra writes there (multirun.yaml and the
+    jobs' empty working directories, since configs/hydra/default.yaml sets output_subdir null), then its parent
+    `multirun/` if that is left empty. Anything else in it is kept: it is not Hydra's to remove."""
+    if not sweep_dir.is_dir():
+        return
+    files = [p for p in sweep_dir.rglob("*") if not p.is_dir()]
+    if any(p != sweep_dir / "multirun.yaml" for p in files):
+        return
+    shutil.rmtree(sweep_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        sweep_dir.parent.rmdir()  # only when empty
 
 
 def stop_workers() -> None:

@@ -1,4 +1,4 @@
-"""`python -m core.plan profile=paper [overrides]` (`make plan PROFILE=paper`): what the whole pipeline costs
+"""`python -m pipeline.plan profile=paper [overrides]` (`make plan PROFILE=paper`): what the whole pipeline costs
 before it runs, and the SLURM commands that run it.
 
 Per stage and study: SLURM jobs (the size of the Hydra sweep), training runs (jobs that train, after the stage's
@@ -6,7 +6,7 @@ own skip rules: repeats beyond the profile's, the published ARC when paths.publi
 methods trained in one LR0 column), epochs, training steps and GPU-hours. Everything is derived from the composed
 configs: each study's sweep (configs/experiment/*.yaml, `hydra.sweeper.params`) is expanded as Hydra's basic
 sweeper expands it, and sizes come from each job's task config; steps per epoch from the task's batch size and the
-training examples of its dataset (core.check_data.REGISTRY).
+training examples of its dataset (core.inputs.REGISTRY).
 
 GPU-hours = training steps / steps per second. The rates are `make bench-gpu`'s measurements
 (artifacts/bench/gpu.json, the option set matching profile.precision/channels_last/compile, else fp32) where that
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-AUTHORS_STEPS_PER_S = {"cifar10": 58.9, "mscoco": 4.07, "ptb": 37.9}
+AUTHORS_STEPS_PER_S = {"cifar10": 58.9, "mscoco": 4.07, "ptb": 37.9}  # steps/s in the authors' logs (docs/experiments.md §9.2)
 ASSUMED = {  # [I] no logged rate: what the plan assumes without a bench-gpu measurement
     "svhn_proxy": (58.9, "assumed = CIFAR10's logged rate [I]"),
     "arc": (100.0, "assumed [I]"),
@@ -140,8 +140,8 @@ class Planner:
     # ---- steps per epoch ---------------------------------------------------------------------------------
     @staticmethod
     def steps_per_epoch(target: str, args: dict, batch_size: int, cap: int | None = None) -> float:
-        """From the task's dataset (core.check_data.REGISTRY, via its paper_inputs) and batch size; nan without."""
-        from core.check_data import inputs_of
+        """From the task's dataset (core.inputs.REGISTRY, via its paper_inputs) and batch size; nan without."""
+        from pipeline.check_data import inputs_of
 
         datasets = [r.source for r in inputs_of(target, args) if r.source.kind == "dataset"]
         if not datasets or datasets[0].train_examples is None:
@@ -301,7 +301,7 @@ class Planner:
         p, launcher = self.profile, "hydra/launcher=slurm"
         runs = self.compose("datagen", []).runs
         login = "profile.device=cpu"  # the one-step commands run on the submitting (login) node
-        stages = [("check-data", [f"{PY} -m core.check_data profile={p}"])] if p == "paper" else []
+        stages = [("check-data", [f"{PY} -m pipeline.check_data profile={p}"])] if p == "paper" else []
         stages += [
             ("datagen", [f"{PY} -m datagen -m profile={p} {launcher} 'run_index=range(0,{runs})'",
                          f"{PY} -m datagen.correct profile={p}"]),
@@ -327,7 +327,7 @@ class Planner:
 # The primary configs each stage of `make reproduce` composes, with what its command lines add. `make reproduce`
 # hands ARGS to every command of every stage, so an override must apply to all of them.
 STAGE_CONFIGS = {
-    "check-data": [("datagen", []), ("selection", []), ("benchmark", [])],  # core.check_data composes these
+    "check-data": [("datagen", []), ("selection", []), ("benchmark", [])],  # pipeline.check_data composes these
     "datagen": [("datagen", []), ("correct", [])],  # datagen, datagen.correct
     "train_arc": [("train_arc", [])],  # arc_model (pre-flight, candidates), arc_model.candidates
     "select": [("selection", [])],  # selection, selection.pick
@@ -461,7 +461,7 @@ def main(argv: list[str]) -> None:
     if "--check-args" in argv:  # `make check-args`: profile=<PROFILE> first, then ARGS
         studies = next((a.split("=", 1)[1].split() for a in argv if a.startswith("--studies=")), BENCH_STUDIES)
         if not overrides or not overrides[0].startswith("profile="):
-            print("usage: python -m core.plan --check-args profile=<p> [--studies=\"a b\"] [overrides]", file=sys.stderr)
+            print("usage: python -m pipeline.plan --check-args profile=<p> [--studies=\"a b\"] [overrides]", file=sys.stderr)
             sys.exit(2)
         profile, args = overrides[0].split("=", 1)[1], overrides[1:]
         problem = check_overrides(profile, args, studies)
