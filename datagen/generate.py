@@ -157,9 +157,10 @@ def validate(cfg: DictConfig, will_train: bool = True) -> None:
 
 
 # What the trainings compute beyond the config: the Keras optimizers and the Keras initialisation and BN settings of
-# the models (docs/experiments.md §2.3). A change of either changes this name, so the digest of the points changes
-# and datasets of the old code are refused instead of mixed with new points.
-CONVENTIONS = "keras-optimizers+keras-init"
+# the models (docs/experiments.md §2.3), and task 2's codebook as FastEstimator's Hadamard op builds it. A change of
+# any of them changes this name, so the digest of the points changes and datasets of the old code are refused
+# instead of mixed with new points.
+CONVENTIONS = "keras-optimizers+keras-init+fe-hadamard"
 
 
 def generation_key(cfg: DictConfig, node: dict) -> dict:

@@ -42,30 +42,18 @@ def ecc_task():
     return SvhnEcc(source="standin", n_train=1, n_eval=1, batch_size=1)
 
 
-def test_ecc_codebook_is_hadamard_rows_1_to_10(ecc_task):
+def test_ecc_codebook_matches_fastestimator_hadamard_op(ecc_task):
+    """FE 1.7.0 op/numpyop/univariate/hadamard.py: labels = hadamard(16); labels[0::2, 0] = -1; labels[:10]."""
     codes = ecc_task.codes
     assert codes.shape == (10, 16)
-    # Sylvester Hadamard: H16[i, j] = (-1)^popcount(i & j); class k gets row k + 1 (the all-ones row 0 is skipped).
-    assert codes[0].tolist() == [1, -1] * 8  # row 1: (-1)^(j & 1)
-    assert codes[1].tolist() == [1, 1, -1, -1] * 4  # row 2: (-1)^bit1(j)
-    assert codes[2].tolist() == [1, -1, -1, 1] * 4  # row 3: (-1)^(bit0 + bit1)
-    assert codes[3].tolist() == [1, 1, 1, 1, -1, -1, -1, -1] * 2  # row 4: (-1)^bit2(j)
-    # row 10 = 0b1010: popcount(10 & j) for j = 0..15 = 0,0,1,1,0,0,1,1,1,1,2,2,1,1,2,2
-    assert codes[9].tolist() == [1, 1, -1, -1, 1, 1, -1, -1, -1, -1, 1, 1, -1, -1, 1, 1]
-    # Hadamard rows are orthogonal: codes @ codes.T = 16 I, i.e. every pair of codewords differs in 8 of 16 bits.
-    assert torch.equal(codes @ codes.T, 16 * torch.eye(10))
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "datagen/tasks/vision.py SvhnEcc.__init__ builds codes = scipy hadamard(16)[1:11] (rows 1..10, column 0 "
-    "constant +1), but its docstring says it follows FastEstimator's Hadamard op; FE 1.7.0 "
-    "op/numpyop/univariate/hadamard.py uses rows 0..9 of hadamard(16) with column 0 of the even rows set to -1"))
-def test_ecc_codebook_matches_fastestimator_hadamard_op(ecc_task):
-    codes = ecc_task.codes
-    # FE: labels = hadamard(16); labels[0::2, 0] = -1; labels = labels[:10]
+    # Sylvester Hadamard: H16[i, j] = (-1)^popcount(i & j); class k gets row k, column 0 flipped to -1 on even rows.
     assert codes[0].tolist() == [-1] + [1] * 15  # row 0 (all ones) with column 0 flipped
     assert codes[1].tolist() == [1, -1] * 8  # row 1 (odd row: unchanged)
     assert codes[2].tolist() == [-1, 1, -1, -1] + [1, 1, -1, -1] * 3  # row 2 with column 0 flipped
+    # row 9 = 0b1001 (odd: unchanged): popcount(9 & j) for j = 0..15 = 0,1,0,1,0,1,0,1,1,2,1,2,1,2,1,2
+    assert codes[9].tolist() == [1, -1] * 4 + [-1, 1] * 4
+    # column 0 alternates -1, +1 over the classes; every other column is the plain Hadamard column
+    assert codes[:, 0].tolist() == [-1.0, 1.0] * 5
 
 
 def test_ecc_hinge_loss_and_nearest_codeword_accuracy(ecc_task):

@@ -66,6 +66,15 @@ class SvhnClassification(DatagenTask):
         return nn.functional.cross_entropy(logits, y), accuracy(logits, y)
 
 
+def fe_hadamard_codes(classes: int, code_length: int):
+    """FastEstimator 1.7's Hadamard op (op/numpyop/univariate/hadamard.py), as FE's ECC example trains with it: the
+    first `classes` rows of the Sylvester Hadamard matrix of order `code_length`, with column 0 of the even rows
+    set to -1 (so that column alternates instead of being constant)."""
+    labels = scipy.linalg.hadamard(code_length).astype("float32")
+    labels[0::2, 0] = -1
+    return labels[:classes]
+
+
 class SvhnEcc(SvhnClassification):
     """Task 2: VGG16 + error-correcting output codes: tanh code outputs, hinge loss against Hadamard
     codewords (FastEstimator's Hadamard/Hinge ops [FE]); prediction = nearest codeword."""
@@ -74,7 +83,7 @@ class SvhnEcc(SvhnClassification):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.codes = torch.tensor(scipy.linalg.hadamard(self.code_length)[1:self.classes + 1], dtype=torch.float32)
+        self.codes = torch.tensor(fe_hadamard_codes(self.classes, self.code_length), dtype=torch.float32)
 
     def small_model(self):
         return nn.Sequential(small_cnn(1, self.width, self.code_length), nn.Tanh())
