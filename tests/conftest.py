@@ -106,3 +106,13 @@ def arc_weights(tmp_path_factory) -> str:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)
         return str(save_keras_h5(ARCNet(), tmp_path_factory.mktemp("arc") / "arc.h5"))
+
+
+@pytest.fixture(scope="session")
+def paper_plan(tmp_path_factory):
+    """`make plan PROFILE=paper` without bench-gpu results: (the planner, {study: its row}). Composing every stage's
+    sweep takes seconds, so the plan tests share one."""
+    from pipeline.plan import Planner
+
+    planner = Planner(["profile=paper"], bench_results=tmp_path_factory.mktemp("no-bench-gpu") / "gpu.json")
+    return planner, {row.study: row for row in planner.rows()}

@@ -296,14 +296,6 @@ def test_bench_gpu_standin_tasks_take_one_step(name):
 
 
 # ---- item 5: the planner ----------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def paper_plan(tmp_path_factory):
-    from pipeline.plan import Planner
-
-    planner = Planner(["profile=paper"], bench_results=tmp_path_factory.mktemp("b") / "gpu.json")
-    return planner, {row.study: row for row in planner.rows()}
-
-
 def test_plan_counts_come_from_the_composed_sweeps(paper_plan):
     planner, rows = paper_plan
     # docs/experiments.md §2: 12 tasks x 42 runs x 10 points; one SLURM job per task and run

@@ -17,20 +17,14 @@ def gpu_json(path, rates: dict, key: str = "fp32"):
     return path
 
 
-@pytest.fixture(scope="module")
-def unmeasured(tmp_path_factory):
-    planner = Planner(["profile=paper"], bench_results=tmp_path_factory.mktemp("none") / "gpu.json")
-    return planner, {row.study: row for row in planner.rows()}
-
-
-def test_without_gpu_json_every_row_is_guessed(unmeasured):
-    _, rows = unmeasured
+def test_without_gpu_json_every_row_is_guessed(paper_plan):
+    _, rows = paper_plan
     assert {row.basis for row in rows.values()} == {"guessed"}
     assert {source for _, source in rows["datagen_table1"].rates.values()} == {EPOCH_MINUTES}
 
 
-def test_measured_rates_replace_guesses_task_by_task(tmp_path, unmeasured):
-    base_planner, base = unmeasured
+def test_measured_rates_replace_guesses_task_by_task(tmp_path, paper_plan):
+    base_planner, base = paper_plan
     path = gpu_json(tmp_path / "gpu.json", {"cifar10": 200.0, "arc": 500.0, "svhn_vgg19bn": 10.0})
     planner = Planner(["profile=paper"], bench_results=path)
     rows = {row.study: row for row in planner.rows()}
@@ -57,7 +51,7 @@ def test_measured_rates_replace_guesses_task_by_task(tmp_path, unmeasured):
                                               + steps / 10.0 / 3600)
 
 
-def test_all_datagen_tasks_measured_and_fast_options_fall_back_to_fp32(tmp_path, unmeasured):
+def test_all_datagen_tasks_measured_and_fast_options_fall_back_to_fp32(tmp_path, paper_plan):
     from bench.bench_gpu import datagen_tasks
 
     names = datagen_tasks()
