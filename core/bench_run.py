@@ -86,6 +86,29 @@ def schedule_kwargs(cfg: DictConfig, node: DictConfig) -> dict:
     return {}
 
 
+def single_lr0_column(schedule) -> bool:
+    """Whether a schedule (its class or an instance) trains in one LR0 column only: an LR-free method (`lr_free`,
+    experiments.optimizers.OptimizerMethod) runs once, SC (`own_lr0`) at its own LR0 in the column nearest to it.
+    The one home of the fact: lr0_of, the planner and the tables read it here."""
+    return bool(getattr(schedule, "lr_free", False)) or hasattr(schedule, "own_lr0")
+
+
+@functools.lru_cache(maxsize=None)
+def single_column_schedules(schedule_dir: str | None = None) -> tuple[str, ...]:
+    """The names of configs/schedule/*.yaml whose `_target_` class trains in one LR0 column (single_lr0_column):
+    sc, sls and prodigy in this repository. A config without its own `_target_` (arc_published: ARC's) is not."""
+    from hydra.utils import get_object
+
+    from core.cli import CONFIGS
+
+    names = []
+    for path in sorted(Path(schedule_dir or CONFIGS / "schedule").glob("*.yaml")):
+        target = OmegaConf.load(path).get("_target_")
+        if target and single_lr0_column(get_object(target)):
+            names.append(path.stem)
+    return tuple(names)
+
+
 def lr0_of(cfg: DictConfig, schedule) -> tuple[float | None, str | None]:
     """(the run's LR0, or None for LR-free methods; why this job skips, or None). `schedule`: the built schedule,
     or its class where it has no `own_lr0` (the class says `lr_free`)."""

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap, mannwhitneyu, ttest_ind
 
+from core.bench_run import single_column_schedules
 from core.results import cell_runs, lr0_columns
 from figures.expected import Expectation
 from figures.paper import paper_value
@@ -34,7 +35,7 @@ class CellOptions:
     reference: str = "arc"
     alpha: float = 0.05
     paper_rows: list = field(default_factory=lambda: ["constant", "cd", "ccd", "ed", "sc", "sls", "arc"])
-    single_column: list = field(default_factory=lambda: ["sc", "sls", "prodigy"])
+    single_column: list = field(default_factory=lambda: list(single_column_schedules()))
     optional: dict = field(default_factory=dict)
     ci_level: float = 0.95
     ci_resamples: int = 9999
@@ -42,7 +43,7 @@ class CellOptions:
 
     @classmethod
     def from_cfg(cls, cfg) -> "CellOptions":
-        return cls(cfg.reference, cfg.alpha, list(cfg.paper_rows), list(cfg.single_column), dict(cfg.optional),
+        return cls(cfg.reference, cfg.alpha, list(cfg.paper_rows), list(single_column_schedules()), dict(cfg.optional),
                    cfg.ci_level, cfg.ci_resamples, cfg.ci_seed)
 
 

@@ -37,7 +37,6 @@ class FiguresConfig:
     reference: str = "arc"  # the schedule others are tested against
     alpha: float = 0.05
     paper_rows: List[str] = field(default_factory=list)  # the paper's seven rows, in its order
-    single_column: List[str] = field(default_factory=list)  # schedules that run in one LR0 column only
     optional: Dict[str, str] = field(default_factory=dict)  # schedule -> when it runs; none of its runs: a note
     paper_tasks: Optional[bool] = None  # fill paper_value: null = on the paper profile and for FE logs
     expected_seeds: Optional[List[int]] = None  # override the seeds the study's configs sweep

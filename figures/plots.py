@@ -33,7 +33,6 @@ import pandas as pd  # noqa: E402
 from core.results import cell_runs  # noqa: E402
 from figures.cells import base, ordered  # noqa: E402
 from figures.paper import FORMATS, display, metric_unit, task_label, task_title  # noqa: E402
-from figures.render import median_run  # noqa: E402
 
 COLORS = {"constant": "#404040", "cd": "#1f77b4", "ccd": "#ff7f0e", "ed": "#2ca02c", "sc": "#9467bd",
           "sls": "#8c564b", "arc": "#d62728", "arc_published": "#e377c2", "plateau": "#17becf",
@@ -150,6 +149,13 @@ def _legend(fig, axes, **kwargs):
             handles.setdefault(label, h)
     if handles:
         fig.legend(handles.values(), handles.keys(), fontsize=8, **kwargs)
+
+
+def median_run(group: pd.DataFrame, mode: str) -> pd.Series:
+    """The run whose best value is the median of the cell, the better of the two middle runs for an even count:
+    the run a curve of Figs 3-5 shows (docs/experiments.md §8.1 `median_logs`)."""
+    ordered_runs = group.sort_values("best_metric", ascending=(mode == "min"), ignore_index=True)
+    return ordered_runs.iloc[(len(ordered_runs) - 1) // 2]
 
 
 def curves(rows: pd.DataFrame, task: str, grid: list[float], stem: Path, paper_rows, single_column,

@@ -4,7 +4,8 @@ A table holds the paper's seven rows in its order (BLR, CD, CCD, ED, SC, SLS, AR
 other schedule of the study (the extended baselines, the published ARC, a study's variants). A cell is printed as
 the paper prints it (accuracy x100 with 2 decimals, mAP 4, perplexity 1) with `*` = best median of its LR0 column
 (the paper's bold), `#` = Student's t-test against ARC's runs at p < alpha, and `†` = an incomplete cell (the
-footnotes say which runs are missing). tables.md (figures.render) stays the compact table it has always been.
+footnotes say which runs are missing). The compact table of tables.md comes from the same cells: every schedule by
+its own name (the reference first, then by name), `*` and `#` without footnotes.
 """
 from __future__ import annotations
 
@@ -17,17 +18,23 @@ from figures.paper import TABLE_NUMBER, display, fmt, metric_unit, task_label
 DAGGER = "†"
 
 
-def cell_text(cell: pd.Series, latex: bool = False) -> str:
+def marked(cell: pd.Series, latex: bool = False) -> str:
+    """The median as printed with its markers: `*` (LaTeX bold) best of the column, `#` t-test against ARC;
+    empty for a cell without runs."""
     if pd.isna(cell.median_best):
-        text = "–"
-    else:
-        text = fmt(cell.median_best, cell.metric)
-        if latex and cell.best:
-            text = rf"\textbf{{{text}}}"
-        elif cell.best:
-            text += "*"
-        if cell.significant:
-            text += r"\textsuperscript{\#}" if latex else "#"
+        return ""
+    text = fmt(cell.median_best, cell.metric)
+    if latex and cell.best:
+        text = rf"\textbf{{{text}}}"
+    elif cell.best:
+        text += "*"
+    if cell.significant:
+        text += r"\textsuperscript{\#}" if latex else "#"
+    return text
+
+
+def cell_text(cell: pd.Series, latex: bool = False) -> str:
+    text = marked(cell, latex) or "–"
     if not cell.complete:
         text += r"$^\dagger$" if latex else DAGGER
     return text
@@ -73,6 +80,21 @@ def markdown_table(cells: pd.DataFrame, study: str = "benchmark") -> str:
              for c in cells.itertuples() if not c.complete]
     if notes:
         lines += [""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def compact_markdown(cells: pd.DataFrame, reference: str = "arc") -> str:
+    """One task's compact table (tables.md): a row per schedule by its own name, `reference` first, then by name;
+    a column per LR0 of the grid; the cell as marked() prints it."""
+    task, metric = cells.task.iloc[0], cells.metric.iloc[0]
+    grid = _grid(cells)
+    schedules = sorted(set(cells.schedule), key=lambda s: (s != reference, s))
+    lines = [f"### {task_label(task)}: median best {metric}", "",
+             "| schedule | " + " | ".join(f"LR0 {lr0:g}" for lr0 in grid) + " |", "|---" * (len(grid) + 1) + "|"]
+    for schedule in schedules:
+        mine = cells[cells.schedule == schedule]
+        texts = [marked(mine[mine.lr0 == lr0].iloc[0]) if (mine.lr0 == lr0).any() else "" for lr0 in grid]
+        lines.append(f"| {schedule} | " + " | ".join(texts) + " |")
     return "\n".join(lines) + "\n"
 
 

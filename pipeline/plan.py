@@ -244,9 +244,10 @@ class Planner:
         """(trains in one LR0 column only, skipped because its weights are not configured)."""
         from hydra.utils import get_object
 
+        from core.bench_run import single_lr0_column
+
         node = self.compose("benchmark", [f"schedule={name}"]).schedule
-        cls = get_object(node._target_)
-        single = bool(getattr(cls, "lr_free", False)) or hasattr(cls, "own_lr0")
+        single = single_lr0_column(get_object(node._target_))
         unset = "weights" in node and node.weights is None
         return single, unset
 

@@ -197,6 +197,7 @@ def compose_cfg(root: Path, *overrides: str):
                                              "ci_resamples=199", *overrides])
 
 
+@pytest.mark.slow
 def test_figures_stage_renders_tables_figures_and_report(tmp_path, capsys, name_every_run):
     from figures.__main__ import render
 
