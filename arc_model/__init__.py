@@ -18,8 +18,8 @@ _EXPORTS = {
     "fastestimator_cache": "arc_model.scheduler",
     "resolve_weights": "arc_model.scheduler",
     "decision_line": "arc_model.scheduler",
-    "ARCController": "arc_model.controller",
-    "ARCDecider": "arc_model.controller",
+    "lr_register": "arc_model.scheduler",
+    "ARCDecider": "arc_model.decider",
     "ARCSchedule": "arc_model.controller",
     "ARCTrace": "arc_model.fe_trace",
 }

@@ -12,7 +12,7 @@ epoch e the scheduler records the LR in force and the epoch's losses, and when e
 (4, 7, 10, ... for frequency 3; core.schedules.is_decision_epoch) it multiplies every parameter group's LR
 by ARC's choice among 1.618 / 1.0 / 0.618, rounded to float32 as FE does (`np.float32(lr * m)`). The history
 ARC reads is group 0's LR (FE's `get_lr`); multiplying each group keeps the groups' ratios. The decision logic
-is arc_model.controller's (ARCDecider, history_cycles): this module only does the bookkeeping.
+is arc_model.decider's (ARCDecider, history_cycles): this module only does the bookkeeping.
 
 `state_dict()` holds everything ARC will read again (the last three cycles of step losses, eval losses and
 LRs, plus the epoch in progress), so a run resumed from a checkpoint takes the same decisions. The network's
@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from arc_model.controller import CYCLES, ARCDecider, history_cycles, next_lr
+from arc_model.decider import CYCLES, ARCDecider, history_cycles, next_lr
 from core.errors import DataError
 from core.history import RunHistory
 from core.schedules import check_frequency, is_decision_epoch
@@ -46,6 +46,13 @@ def decision_line(epoch: int, multiplier: float, lr: float) -> str:
     """One ARC call as printed by `verbose` schedulers and callbacks: the epoch the new LR applies to (1-based),
     the action and group 0's new LR, e.g. `ARC epoch 4: raise x1.618, lr 0.0809`."""
     return f"ARC epoch {epoch}: {ACTION_NAMES[multiplier]} x{multiplier}, lr {lr:.6g}"
+
+
+def lr_register(lr: float = 1.0) -> torch.optim.Optimizer:
+    """An optimizer over one frozen scalar, never stepped: the LR that an ARCScheduler reads and writes when the
+    training framework owns the real optimizer and sets the LR itself (core.training.Run through
+    arc_model.controller.ARCSchedule; FastEstimator through arc_model.fe_trace.ARCTrace)."""
+    return torch.optim.SGD([torch.zeros(())], lr=lr)
 
 
 def fastestimator_cache() -> Path:

@@ -16,7 +16,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from arc_model.controller import ARCSchedule
+from arc_model.decider import ARCDecider, history_cycles
 from arc_model.network import ARCNet
 from arc_model.weights import save_keras_h5
 from core.history import RunHistory
@@ -64,8 +64,8 @@ def main() -> None:
         weights = Path(tmp) / "arc.h5"
         torch.manual_seed(0)
         save_keras_h5(ARCNet(), weights)
-        schedule = ARCSchedule(str(weights))
-        ours = median_ms(lambda: schedule.on_epoch_begin(EPOCHS + 1, history, 1e-3))
+        decider = ARCDecider(str(weights))  # what every front end (arc_model.scheduler.ARCScheduler) calls
+        ours = median_ms(lambda: decider.multiplier(*history_cycles(history, EPOCHS + 1, 3)))
         fe = fe_arc(weights, history)
         theirs = median_ms(fe.predict_next_multiplier)
     print(f"arc_decision_ms={ours:.2f}")

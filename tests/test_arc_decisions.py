@@ -113,6 +113,7 @@ def test_no_held_out_split_is_said_and_leaves_the_columns_empty(tmp_path, capsys
     assert "published ARC: no held-out points to score it on; skipped" in notes
 
 
+@pytest.mark.slow
 def test_figures_report_and_figure_show_every_arcs_decisions(candidates, tmp_path, capsys, name_every_run):
     from figures.__main__ import render
 

@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from arc_model.controller import ARCController, ARCSchedule, history_cycles, is_decision_epoch
+from arc_model.controller import ARCSchedule
+from arc_model.decider import history_cycles
+from arc_model.scheduler import ARCScheduler
+from core.schedules import is_decision_epoch
 from arc_model.data import build_inputs, holdout_split, load_points
 from arc_model.loss import hybrid_loss
 from arc_model.metrics import weighted_accuracy
@@ -115,25 +118,29 @@ def test_schedule_in_a_core_run_decides_at_4_and_7_and_logs(weights, tmp_path):
     assert open(tmp_path / "log.txt").read().count("multiplying lr by") == 2
 
 
-def test_controller_and_schedule_see_the_same_history(weights):
-    """The same losses fed to ARCController step by step give the decision ARCSchedule takes."""
+def test_schedule_decides_as_the_scheduler_fed_by_a_loop(weights):
+    """ARCSchedule (Run's wrapper) and ARCScheduler fed step by step by a plain loop take the same decision."""
     rng = np.random.default_rng(1)
-    history = RunHistory(step_loss=list(np.exp(-np.arange(90) / 30 + rng.normal(0, 0.1, 90))), epoch_steps=[10] * 9,
-                         epoch_lr=[1e-3] * 9, eval_loss=list(rng.uniform(1, 2, 9)))
-    schedule = ARCSchedule(str(weights))
+    losses, evals = np.exp(-np.arange(90) / 30 + rng.normal(0, 0.1, 90)), rng.uniform(1, 2, 9)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-    controller = ARCController(weights, optimizer=optimizer)
+    scheduler = ARCScheduler(optimizer, weights)
+    history = RunHistory()  # what core.training.Run records of the same run
     for e in range(9):
-        for loss in history.step_loss[10 * e:10 * e + 10]:
-            controller.record_step(torch.tensor(loss))
-        controller.end_epoch()
-        controller.record_eval(history.eval_loss[e])
-    assert controller.next_lr() == schedule.on_epoch_begin(10, history, 1e-3) == optimizer.param_groups[0]["lr"]
-    assert schedule.log_lines() == [f"multiplying lr by {controller.last_multiplier}"]
+        history.epoch_lr.append(optimizer.param_groups[0]["lr"])
+        for loss in losses[10 * e:10 * e + 10]:
+            scheduler.record(torch.tensor(loss))
+            history.step_loss.append(float(loss))
+        history.epoch_steps.append(10)
+        history.eval_loss.append(float(evals[e]))
+        scheduler.step(evals[e])
+    schedule = ARCSchedule(str(weights))
+    assert schedule.on_epoch_begin(10, history, history.epoch_lr[-1]) == optimizer.param_groups[0]["lr"]
+    assert schedule.decisions == scheduler.decisions and len(schedule.decisions) == 3
+    assert schedule.log_lines() == [f"multiplying lr by {scheduler.last_multiplier}"]
 
 
-def test_controller_without_eval_data_feeds_a_zero_val_channel(weights, monkeypatch):
-    import arc_model.controller
+def test_scheduler_without_eval_data_feeds_a_zero_val_channel(weights, monkeypatch):
+    import arc_model.decider
 
     seen = []
 
@@ -141,13 +148,33 @@ def test_controller_without_eval_data_feeds_a_zero_val_channel(weights, monkeypa
         seen.append(online_input(*args, **kwargs))
         return seen[-1]
 
-    monkeypatch.setattr(arc_model.controller, "online_input", spy)
-    controller = ARCController(weights, frequency=1)
+    monkeypatch.setattr(arc_model.decider, "online_input", spy)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = ARCScheduler(optimizer, weights, frequency=1)
     for loss in (1.0, 0.9, 0.8):
-        controller.record_step(loss)
-    controller.end_epoch(lr=0.1)
-    assert controller.next_lr(0.1) in {float(np.float32(0.1 * m)) for m in (1.618, 1.0, 0.618)}
+        scheduler.record(loss)
+    scheduler.step()
+    assert scheduler.get_last_lr()[0] in {float(np.float32(0.1 * m)) for m in (1.618, 1.0, 0.618)}
     assert len(seen) == 1 and np.all(seen[0][:, 1] == 0) and np.any(seen[0][:, 0] != 0)
+
+
+def test_schedule_resumes_from_its_state_and_from_a_checkpoint_of_before_the_wrapper(weights):
+    """Run's checkpoint holds the scheduler's state_dict; an older checkpoint ({"decisions"} only) is replayed from
+    the Run's history. Both then take the decision an uninterrupted schedule takes."""
+    rng = np.random.default_rng(2)
+    history = RunHistory(step_loss=list(rng.uniform(0.5, 2, 60)), epoch_steps=[5] * 12, epoch_lr=[1e-2] * 12,
+                         eval_loss=list(rng.uniform(1, 2, 12)))
+    whole = ARCSchedule(str(weights))
+    lrs = [whole.on_epoch_begin(e, history, 1e-2) for e in range(1, 13)]
+    resumed, replayed = ARCSchedule(str(weights)), ARCSchedule(str(weights))
+    part = ARCSchedule(str(weights))
+    for e in range(1, 8):
+        part.on_epoch_begin(e, history, 1e-2)
+    resumed.load_state_dict(part.state_dict())
+    replayed.load_state_dict({"decisions": [list(d) for d in part.decisions]})
+    for schedule in (resumed, replayed):
+        assert [schedule.on_epoch_begin(e, history, 1e-2) for e in range(8, 13)] == lrs[7:]
+        assert schedule.decisions == whole.decisions
 
 
 def test_bad_weights_and_settings_fail_before_training(tmp_path, weights):

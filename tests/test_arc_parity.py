@@ -1,15 +1,14 @@
 """arc_model against FastEstimator 1.7's own ARC.
 
 * 1,000 random histories: our on-line input equals what `fe.schedule.ARC` builds (max abs diff <= 1e-6);
-* with the published arc.h5: our probabilities match FE's Keras model to 1e-5, decisions agree 100%;
-* weight interchange both ways, and a whole FE training run: LRScheduler(lr_fn="arc") vs our ARCTrace.
+* FE's own network with seeded random weights (conftest.fe_seeded_arc), and again with the published arc.h5 when it
+  is there: our probabilities match FE's Keras model to 1e-5, decisions agree 100%, a whole FE training run with
+  LRScheduler(lr_fn="arc") gives the LRs of our ARCTrace, and ARCScheduler fed by a loop decides as FE's ARC;
+* weight interchange both ways.
 TensorFlow is imported once for the module (~5 s).
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import shutil
 from unittest import mock
 
 import numpy as np
@@ -19,13 +18,15 @@ import torch
 tf = pytest.importorskip("tensorflow")
 from fastestimator.schedule.lr_schedule import ARC  # noqa: E402
 
-from arc_model.controller import ARCController, history_cycles, is_decision_epoch  # noqa: E402
+from arc_model.decider import history_cycles  # noqa: E402
+from arc_model.scheduler import ARCScheduler, lr_register  # noqa: E402
 from arc_model.network import ARCNet  # noqa: E402
 from arc_model.preprocess import online_input  # noqa: E402
 from arc_model.weights import load_keras_h5, save_keras_h5  # noqa: E402
 from core.history import RunHistory  # noqa: E402
+from core.schedules import is_decision_epoch  # noqa: E402
+from fe_runs import fastestimator_home, fit  # noqa: E402
 
-from conftest import PUBLISHED_ARC as PUBLISHED, needs_published_arc as needs_published  # noqa: E402
 MULTIPLIERS = (1.618, 1.0, 0.618)
 
 
@@ -94,11 +95,10 @@ def test_online_input_equals_fastestimator_for_1000_random_histories(histories):
     assert any(not h[4] for h in histories) and any(h[2] > 3 * h[3] for h in histories)  # both regimes covered
 
 
-@needs_published
-def test_published_weights_probabilities_and_decisions_match_fastestimator(histories):
+def test_probabilities_and_decisions_match_fastestimator(histories, parity_arc):
     keras_model = ARC.lstm_stacked()
-    keras_model.load_weights(str(PUBLISHED))
-    ours = load_keras_h5(PUBLISHED)
+    keras_model.load_weights(str(parity_arc))
+    ours = load_keras_h5(parity_arc)
     fe_x = np.stack([h[0] for h in histories]).astype(np.float32)
     our_x = np.stack([online_input(*history_cycles(h[1], h[2], h[3])) for h in histories])
     fe_p = keras_model(fe_x, training=False).numpy()
@@ -122,61 +122,44 @@ def test_our_candidate_h5_loads_into_fastestimator_keras_model(tmp_path):
 
 
 def _fe_run(trace_fn):
-    """A tiny FE PyTorch training (10 epochs -> ARC decisions at epochs 4, 7, 10); (LR log, ARC lines)."""
-    import fastestimator as fe
-
-    fe.enable_deterministic(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(48, 8)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(np.int64)
-    pipeline = fe.Pipeline(train_data=fe.dataset.NumpyDataset({"x": x, "y": y}),
-                           eval_data=fe.dataset.NumpyDataset({"x": x[:16], "y": y[:16]}), batch_size=16)
-    model = fe.build(lambda: torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2),
-                                                 torch.nn.Softmax(-1)),
-                     optimizer_fn=lambda p: torch.optim.SGD(p, lr=0.05))
-    network = fe.Network(ops=[fe.op.tensorop.model.ModelOp(model=model, inputs="x", outputs="y_pred"),
-                              fe.op.tensorop.loss.CrossEntropy(inputs=("y_pred", "y"), outputs="ce"),
-                              fe.op.tensorop.model.UpdateOp(model=model, loss_name="ce")])
-    estimator = fe.Estimator(pipeline=pipeline, network=network, epochs=10, traces=[trace_fn(model)], log_steps=3)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        summary = estimator.fit(summary="arc")
+    """10 epochs of tests/fe_runs.py's training (ARC decides at epochs 4, 7, 10); (LR log, ARC lines)."""
+    summary, lines = fit(trace_fn, epochs=10, log_steps=3)
     lr_key = next(k for k in summary.history["train"] if k.endswith("_lr"))
-    lrs = {step: float(v) for step, v in summary.history["train"][lr_key].items()}
-    return lrs, [line for line in out.getvalue().splitlines() if line.startswith("FastEstimator-ARC")]
+    return {step: float(v) for step, v in summary.history["train"][lr_key].items()}, lines
 
 
-@needs_published
-def test_fe_trace_reproduces_fastestimator_lrscheduler_arc(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_fe_trace_reproduces_fastestimator_lrscheduler_arc(tmp_path, monkeypatch, parity_arc):
     from fastestimator.trace.adapt import LRScheduler
 
     from arc_model.fe_trace import ARCTrace
 
-    home = tmp_path / "home"  # FE's ARC reads ~/fastestimator_data/arc_model/arc.h5 (else downloads)
-    (home / "fastestimator_data" / "arc_model").mkdir(parents=True)
-    shutil.copy(PUBLISHED, home / "fastestimator_data" / "arc_model" / "arc.h5")
-    monkeypatch.setenv("HOME", str(home))
+    fastestimator_home(parity_arc, tmp_path, monkeypatch)
     fe_lrs, fe_lines = _fe_run(lambda model: LRScheduler(model, lr_fn="arc"))
-    our_lrs, our_lines = _fe_run(lambda model: ARCTrace(model, weights=str(PUBLISHED)))
+    our_lrs, our_lines = _fe_run(lambda model: ARCTrace(model, weights=str(parity_arc)))
     assert len(fe_lines) == 3 and our_lines == fe_lines
     assert our_lrs == fe_lrs
 
 
-@needs_published
-def test_controller_fed_like_a_pytorch_loop_matches_fastestimator(histories):
-    """ARCController, fed step/eval losses as a hand-written loop would, decides as FE's ARC."""
+@pytest.mark.slow
+def test_scheduler_fed_like_a_pytorch_loop_matches_fastestimator(histories, parity_arc):
+    """ARCScheduler, fed step/eval losses as a hand-written loop would, decides as FE's ARC; and so does
+    ARCScheduler over arc_model.scheduler's LR register, which the Run and Trace wrappers use."""
     keras_model = ARC.lstm_stacked()
-    keras_model.load_weights(str(PUBLISHED))
+    keras_model.load_weights(str(parity_arc))
+    seen = set()
     for fe_x, history, epoch, frequency, with_eval in histories[:50]:
-        controller = ARCController(PUBLISHED, frequency=frequency)
+        scheduler = ARCScheduler(lr_register(history.epoch_lr[0]), parity_arc, frequency=frequency)
         start = 0
         for e in range(1, epoch):
             for loss in history.step_loss[start:start + history.epoch_steps[e - 1]]:
-                controller.record_step(loss)
+                scheduler.record(loss)
             start += history.epoch_steps[e - 1]
-            controller.end_epoch(lr=history.epoch_lr[e - 1])
-            if with_eval:
-                controller.record_eval(history.eval_loss[e - 1])
+            scheduler.optimizer.param_groups[0]["lr"] = history.epoch_lr[e - 1]  # the LR the loop ran epoch e at
+            scheduler.step(history.eval_loss[e - 1] if with_eval else None)
         lr = history.epoch_lr[-1]
         expected = MULTIPLIERS[int(np.argmax(keras_model(fe_x[None], training=False).numpy()))]
-        assert controller.next_lr(lr) == float(np.float32(lr * expected))
+        seen.add(expected)
+        assert scheduler.decisions[-1] == (epoch, expected)
+        assert scheduler.get_last_lr() == [float(np.float32(lr * expected))]
+    assert len(seen) > 1

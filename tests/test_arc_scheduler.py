@@ -1,17 +1,16 @@
 """arc_model.ARCScheduler: ARC as a torch.optim.lr_scheduler.
 
 * decision epochs checked by hand (4, 7, 10 for frequency 3) and what ARC sees at each;
-* the same LRs as ARCController (the reference front end) over long runs, and as FastEstimator 1.7's own ARC
-  (its Estimator with LRScheduler(lr_fn="arc"), and its ARC object fed step by step) with the published arc.h5;
+* the same LRs as ARCDecider on the whole history over long runs, and as FastEstimator 1.7's own ARC (its
+  Estimator with LRScheduler(lr_fn="arc"), and its ARC object fed step by step), with FE's own network under
+  seeded weights (conftest.fe_seeded_arc) and again with the published arc.h5;
 * save/restore mid-run (also mid-epoch) changes nothing; two parameter groups keep their ratio;
 * weights from FastEstimator's cache directory, and clear errors.
-Without the published weights the FastEstimator tests skip (conftest.PUBLISHED_ARC); the others then use a
-random ARC network saved as arc.h5.
+Without the published weights only its extra checks skip (conftest.parity_arc); the others then use a random ARC
+network saved as arc.h5.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 from unittest import mock
 
@@ -20,10 +19,14 @@ import pytest
 import torch
 
 from arc_model import ARCScheduler
-from arc_model.controller import ARCController, is_decision_epoch
+from arc_model.decider import ARCDecider, history_cycles, next_lr
+from core.history import RunHistory
+from core.schedules import is_decision_epoch
 from core.errors import DataError
 
-from conftest import PUBLISHED_ARC, needs_published_arc
+from conftest import PUBLISHED_ARC
+from fe_runs import fastestimator_home, fit
+
 
 MULTIPLIERS = (1.618, 1.0, 0.618)
 
@@ -80,34 +83,36 @@ def test_decision_epochs_are_4_7_10_for_frequency_3_and_see_the_last_three_cycle
 
 
 @pytest.mark.parametrize("frequency, with_eval", [(1, True), (2, False), (3, True), (3, False), (5, True)])
-def test_same_lrs_as_arc_controller_over_long_runs(arc_weights, frequency, with_eval):
-    """ARCController keeps the whole history; the scheduler keeps only ARC's window. Same LRs every epoch."""
+def test_same_lrs_as_the_decision_on_the_whole_history_over_long_runs(arc_weights, frequency, with_eval):
+    """The scheduler keeps only ARC's window; ARCDecider on the whole history (history_cycles) is the reference.
+    Same LRs every epoch."""
     epochs = 4 * frequency + 9
     scheduler = ARCScheduler(sgd(0.05), weights=arc_weights, frequency=frequency)
-    controller = ARCController(arc_weights, frequency=frequency)
-    lr = 0.05
-    for steps, eval_loss in synthetic_run(frequency, epochs):
-        lr = controller.next_lr(lr)
+    decider, history, lr = ARCDecider(arc_weights), RunHistory(), 0.05
+    for epoch, (steps, eval_loss) in enumerate(synthetic_run(frequency, epochs), start=1):
+        if is_decision_epoch(epoch, frequency):
+            lr = next_lr(lr, decider.multiplier(*history_cycles(history, epoch, frequency)))
         assert scheduler.get_last_lr() == [lr]
         for loss in steps:
             scheduler.record(loss)
-            controller.record_step(loss.item())
-        controller.end_epoch(lr=lr)
+        history.step_loss.extend(loss.item() for loss in steps)
+        history.epoch_steps.append(len(steps))
+        history.epoch_lr.append(lr)
         if with_eval:
-            controller.record_eval(eval_loss)
+            history.eval_loss.append(eval_loss)
         scheduler.step(eval_loss if with_eval else None)
     assert len(scheduler.decisions) == len([e for e in range(2, epochs + 2) if is_decision_epoch(e, frequency)])  # + the coming epoch
     assert len(scheduler.state_dict()["epoch_steps"]) < 4 * frequency  # only ARC's window is kept
 
 
-@pytest.fixture(scope="module")
-def fe_arc():
-    """`fe_arc(frequency)`: FastEstimator 1.7's ARC object (its own __init__ and bookkeeping) with the published
-    network, loaded once for the module and never downloaded."""
+@pytest.fixture
+def fe_arc(parity_arc):
+    """`fe_arc(frequency)`: FastEstimator 1.7's ARC object (its own __init__ and bookkeeping) with the network of
+    `parity_arc` (FE's own with seeded weights, then the published one), never downloaded."""
     pytest.importorskip("tensorflow")
     from fastestimator.schedule.lr_schedule import ARC
 
-    with mock.patch.object(ARC, "_initialize_arc_weight", return_value=str(PUBLISHED_ARC)):
+    with mock.patch.object(ARC, "_initialize_arc_weight", return_value=str(parity_arc)):
         network = ARC(frequency=3).model
 
     def make(frequency: int):
@@ -117,8 +122,8 @@ def fe_arc():
     return make
 
 
-@needs_published_arc
-def test_same_decisions_as_fastestimators_arc_object_step_by_step(fe_arc):
+@pytest.mark.slow
+def test_same_decisions_as_fastestimators_arc_object_step_by_step(fe_arc, parity_arc):
     """FE's ARC fed exactly as its LRScheduler trace feeds it, against ARCScheduler fed by a plain loop."""
     multipliers = set()
     for seed in range(8):  # frequencies 1-4, each with and without eval, each past ARC's 3-cycle window
@@ -126,7 +131,7 @@ def test_same_decisions_as_fastestimators_arc_object_step_by_step(fe_arc):
         with_eval = seed < 4
         arc = fe_arc(frequency=frequency)
         arc.use_eval_loss = with_eval
-        scheduler = ARCScheduler(sgd(0.01, 0.001), weights=PUBLISHED_ARC, frequency=frequency)
+        scheduler = ARCScheduler(sgd(0.01, 0.001), weights=parity_arc, frequency=frequency)
         lr = 0.01
         for epoch, (steps, eval_loss) in enumerate(synthetic_run(100 + seed, 4 * frequency + 2), start=1):
             if epoch > 1 and (epoch % frequency == 1 or frequency == 1):  # FE: on_epoch_begin
@@ -148,18 +153,14 @@ def test_same_decisions_as_fastestimators_arc_object_step_by_step(fe_arc):
     assert len(multipliers) > 1  # the runs exercise more than one decision
 
 
-@needs_published_arc
-def test_same_lrs_as_fastestimator_estimator_with_lrscheduler_arc(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_same_lrs_as_fastestimator_estimator_with_lrscheduler_arc(tmp_path, monkeypatch, parity_arc):
     """A FastEstimator training (13 epochs: decisions at 4, 7, 10, 13) with LRScheduler(lr_fn="arc"); what
     its ARC was fed is replayed into ARCScheduler, which must set the same LR at every epoch."""
     pytest.importorskip("tensorflow")
-    import fastestimator as fe
     from fastestimator.trace.adapt import LRScheduler
 
-    home = tmp_path / "home"  # FE's ARC reads ~/fastestimator_data/arc_model/arc.h5 (else downloads)
-    (home / "fastestimator_data" / "arc_model").mkdir(parents=True)
-    shutil.copy(PUBLISHED_ARC, home / "fastestimator_data" / "arc_model" / "arc.h5")
-    monkeypatch.setenv("HOME", str(home))
+    fastestimator_home(parity_arc, tmp_path, monkeypatch)
     fed = {"steps": {}, "eval": {}, "lr": {}}
 
     class Recording(LRScheduler):
@@ -178,27 +179,10 @@ def test_same_lrs_as_fastestimator_estimator_with_lrscheduler_arc(tmp_path, monk
             if self.system.mode == "eval":
                 fed["eval"][self.system.epoch_idx] = float(data["ce"])
 
-    fe.enable_deterministic(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(48, 8)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * rng.normal(size=48) > 0).astype(np.int64)
-    pipeline = fe.Pipeline(train_data=fe.dataset.NumpyDataset({"x": x, "y": y}),
-                           eval_data=fe.dataset.NumpyDataset({"x": x[:16], "y": y[:16]}), batch_size=16)
-    model = fe.build(lambda: torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2),
-                                                 torch.nn.Softmax(-1)),
-                     optimizer_fn=lambda p: torch.optim.SGD(p, lr=0.05))
-    network = fe.Network(ops=[fe.op.tensorop.model.ModelOp(model=model, inputs="x", outputs="y_pred"),
-                              fe.op.tensorop.loss.CrossEntropy(inputs=("y_pred", "y"), outputs="ce"),
-                              fe.op.tensorop.model.UpdateOp(model=model, loss_name="ce")])
-    estimator = fe.Estimator(pipeline=pipeline, network=network, epochs=13, traces=[Recording(model, lr_fn="arc")],
-                             log_steps=0)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        estimator.fit()
-    fe_lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("FastEstimator-ARC")]
+    _, fe_lines = fit(lambda model: Recording(model, lr_fn="arc"), epochs=13)
     assert len(fe_lines) == 4 and sorted(fed["steps"]) == list(range(1, 14))
 
-    scheduler = ARCScheduler(sgd(0.05), weights=PUBLISHED_ARC)
+    scheduler = ARCScheduler(sgd(0.05), weights=parity_arc)
     for epoch in range(1, 14):
         assert scheduler.get_last_lr() == [fed["lr"][epoch]], epoch
         for loss in fed["steps"][epoch]:
@@ -325,23 +309,3 @@ def test_is_a_torch_lr_scheduler(arc_weights):
     scheduler = ARCScheduler(sgd(0.1, 0.2), weights=arc_weights)
     assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
     assert scheduler.get_last_lr() == [0.1, 0.2] and scheduler.last_epoch == 0 and scheduler.base_lrs == [0.1, 0.2]
-
-
-def test_arc_controller_scales_every_parameter_group(published_arc):
-    """ARCController (the plain-loop front end) multiplies each group's LR, as ARCScheduler does."""
-    from arc_model.controller import ARCController
-
-    model = torch.nn.Linear(2, 1)
-    optimizer = torch.optim.SGD([{"params": [model.weight], "lr": 0.1}, {"params": [model.bias], "lr": 0.01}])
-    arc = ARCController(published_arc, optimizer=optimizer)
-    for epoch in range(3):
-        arc.next_lr()
-        for step in range(5):
-            arc.record_step(1.0 / (1 + epoch * 5 + step))
-        arc.end_epoch()
-        arc.record_eval(1.0 / (1 + epoch))
-    arc.next_lr()  # epoch 4: a decision
-    m = arc.last_multiplier
-    assert m in (1.618, 1.0, 0.618)
-    lrs = [g["lr"] for g in optimizer.param_groups]
-    assert lrs == [float(np.float32(0.1 * m)), float(np.float32(0.01 * m))]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arc_model.controller import next_lr
+from arc_model.decider import next_lr
 from arc_model.scheduler import resolve_weights
 from core.errors import DataError
 
