@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup lock test bench train reproduce figures clean-artifacts
+.PHONY: help setup lock test test-fast bench train reproduce figures clean-artifacts
 
 # setup: the lock is a complete `pip freeze --all`, installed with --no-deps so that nothing outside it comes in:
 # fastestimator 1.7 asks for opencv-python==4.7.0.72, which would land beside the lock's opencv-python-headless in
@@ -53,8 +53,11 @@ help: ## this list (make <target> PROFILE=smoke|mini|paper ARGS="<Hydra override
 	@echo "make <target> [PROFILE=mini] [ARGS=...]; targets (reproduce passes ARGS to every stage, after check-args):"
 	@awk -F':.*## ' '/^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-test: $(STAMP) ## the test suite (installs .venv first on a fresh clone)
+test: $(STAMP) ## the whole test suite, slow tests included (installs .venv first on a fresh clone)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## the tests not marked slow (under 3 minutes on 2 cores)
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP) ## all benchmarks; one with e.g. `make bench BENCH=engine`
 	$(PY) -m bench $(BENCH)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import crafted, run_module
 from core.errors import DataError, UserError
 from core.points import COLUMNS, read_points
 from datagen.pickle_io import export_pickle, import_pickle, main
@@ -47,3 +48,11 @@ def test_import_is_opt_in_and_checks_the_layout(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["import", str(tmp_path / "bad.pkl"), str(tmp_path / "out.parquet")])
     assert exit_info.value.code == 2 and not (tmp_path / "out.parquet").exists()
+
+
+def test_pickle_io_import_refuses_without_trust_pickle(tmp_path):
+    path, marker = crafted(tmp_path, "offline")
+    result = run_module("datagen.pickle_io", "import", str(path), str(tmp_path / "out.parquet"), cwd=tmp_path)
+    assert result.returncode == 2 and not marker.exists() and not (tmp_path / "out.parquet").exists()
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--trust-pickle" in lines[0]

@@ -1,12 +1,15 @@
-"""Data-generation math (docs/experiments.md §2, §2.1): ranking, the continue choice, features, draws and label correction."""
+"""Data-generation math (docs/experiments.md §2, §2.1): ranking, the continue choice, features, draws and label correction;
+a damaged progress file or branch checkpoint restarts the run."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import compose_stage
 from core.errors import ConfigError
 from core.history import RunHistory
 from core.points import corrected_label, order
@@ -161,3 +164,55 @@ def test_mix_drivers_groups_the_corrected_labels_by_optimizer_place_and_lr0_thir
         assert table.loc[group].tolist() == pytest.approx(list(values)), group
     assert equal_thirds_raise(table) == pytest.approx((1 + 0 + 1 / 2) / 3)
     assert equal_thirds_raise(mix_drivers(points, {})) is None  # no ranges: no LR0 rows
+
+
+# ---- a damaged progress file or branch checkpoint restarts the run ----
+
+class InlinePool:
+    """BranchPool's interface, running each job in this process; `stop_after` jobs, then a simulated kill."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.stop_after, self.jobs = stop_after, 0
+
+    def run_all(self, jobs, label=""):
+        from datagen.branches import run_job
+
+        results = []
+        for job in jobs:
+            if self.stop_after is not None and self.jobs >= self.stop_after:
+                raise KeyboardInterrupt("killed")
+            self.jobs += 1
+            results.append(run_job(job))
+        return results
+
+
+def datagen_spec(points: int = 2):
+    from datagen.generate import lr_range, task_node
+    from datagen.procedure import RunSpec, draw_run
+
+    cfg = compose_stage("datagen", "datagen_task=svhn_vgg19bn")
+    node = task_node(cfg)
+    plan = draw_run(cfg.datagen_task.name, cfg.datagen_task.number, 0, cfg.seed, list(cfg.optimizers),
+                    lr_range(cfg), (cfg.frequency_min, cfg.frequency_max))
+    return RunSpec(plan, json.dumps(node, sort_keys=True), points, cfg.sgd_momentum,
+                   cfg.datagen_task.size.max_steps_per_epoch, "cpu")
+
+
+@pytest.mark.parametrize("damage", ["progress.pt", "C-1.pt"])
+def test_damaged_datagen_progress_or_checkpoint_restarts_the_run(tmp_path, capsys, damage):
+    from datagen.procedure import generate_run
+
+    spec = datagen_spec()
+    straight = pd.read_parquet(generate_run(spec, tmp_path / "a" / "run-000.parquet", InlinePool(), log=lambda m: None))
+    out = tmp_path / "b" / "run-000.parquet"
+    with pytest.raises(KeyboardInterrupt):  # killed after point 0: progress.pt and C-1.pt are on disk
+        generate_run(spec, out, InlinePool(stop_after=5), log=lambda m: None)
+    work = out.with_suffix(".work")
+    assert (work / "progress.pt").is_file() and (work / "C-1.pt").is_file()
+    (work / damage).write_bytes((work / damage).read_bytes()[:100])  # truncated
+    capsys.readouterr()
+    resumed = pd.read_parquet(generate_run(spec, out, InlinePool(), log=lambda m: None))
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and damage in warning[0] and "restarting the run" in warning[0], warning
+    pd.testing.assert_frame_equal(resumed, straight)
+    assert not work.exists()

@@ -45,6 +45,7 @@ def published() -> str:
     return str(PUBLISHED_ARC) if PUBLISHED_ARC.is_file() else ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weights", ["", "published"])
 def test_plain_pytorch_ends_at_lr0_times_the_printed_multipliers(weights):
     if weights and not published():
@@ -70,6 +71,7 @@ def test_plain_pytorch_names_a_missing_weights_file(tmp_path):
     assert out.stderr.strip() == f"ARC weights file not found: {missing} (from --weights or $ARC_WEIGHTS)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, needs", [("fastestimator_trace.py", "fastestimator"),
                                          ("lightning_callback.py", "lightning"),
                                          ("hf_trainer_callback.py", "accelerate")])

@@ -1,22 +1,30 @@
 """The experiments stage end to end on the smoke profile (subprocess, artifacts in a tmp dir), plus the
-pure pieces: SC's LR0 choice (App. A.3), LRmax pick of the range test and the median table."""
+pure pieces: SC's LR0 choice (App. A.3), LRmax pick of the range test and the median table; TF's momentum form for
+the SGD tasks, SC's LRmax (the authors' or the range test's), a damaged range test, a killed joblib worker and two
+concurrent grids on the same artifacts."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
+import os
+import signal
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from hydra import compose, initialize
 
-from conftest import run_module
-from core.errors import ConfigError, DataError
+from conftest import children, cmdline, compose_cfg, compose_stage, finish, one_line, run_module, start, wait_for
+from core.errors import ConfigError, CorruptArtifact, DataError
 from core.felog import parse_log
 from core.history import RunHistory
 from core.results import median_table, study_rows
 from core.schedules import SuperConvergence, sc_lr0
+from core.training import Run
+import experiments.benchmark as benchmark
+import experiments.range_test as range_test
 from experiments.benchmark import benchmark_one
 from experiments.range_test import pick_lr_max
 
@@ -78,6 +86,7 @@ def test_median_table_repeats_lr_free_methods():
     assert table.loc["cd"].tolist() == [2, 4] and table.loc["sls"].tolist() == [7, 7]
 
 
+@pytest.mark.slow
 def test_smoke_grid_rows_logs_rerun_and_errors(tmp_path):
     common = ["profile=smoke", "bench_task=ptb"]
     assert run_module("experiments.range_test", *common, cwd=tmp_path).returncode == 0
@@ -114,11 +123,10 @@ def test_smoke_grid_rows_logs_rerun_and_errors(tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: lr0")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("arc_model.controller") is None,
-                    reason="arc_model.controller is not importable yet")
-def test_smoke_arc_run_acts_at_epoch_4(tmp_path, published_arc):
+@pytest.mark.slow
+def test_smoke_arc_run_acts_at_epoch_4(tmp_path, arc_weights):
     result = run_module("experiments.benchmark", "profile=smoke", "bench_task=cifar10", "schedule=arc",
-                        "lr0=0.01", f"paths.selected_arc={published_arc}", cwd=tmp_path)
+                        "lr0=0.01", f"paths.selected_arc={arc_weights}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     log = next((tmp_path / "artifacts/smoke/benchmark/benchmark/cifar10").glob("arc-*/log.txt")).read_text()
     assert log.count("multiplying lr by") == 1  # 4 epochs, frequency 3: one call, at epoch 4
@@ -138,3 +146,124 @@ def test_run_identity_does_not_depend_on_where_the_artifacts_lie():
     assert location_free(here)["bench_task"]["sizes"]["paper"]["build"]["root_dir"] == "<paths.data>"
     assert config_digest(location_free(benchmark_cfg("schedule=arc", "lr0=0.001", "paths.root=/a"))) != \
         config_digest(location_free(here))
+
+
+# ---- SGD momentum in TensorFlow's form for the SGD tasks ----
+
+def captured_run(monkeypatch, module, fn, cfg) -> Run:
+    """Build the stage's Run as it would (stage function up to train_into), without training."""
+    monkeypatch.setattr(module, "train_into", lambda out, cfg, make_run, *args, **kwargs: make_run())
+    return fn(cfg)
+
+
+@pytest.mark.parametrize("task, form", [("mscoco", "tf"), ("ptb", "tf"), ("cifar10", "torch")])
+def test_benchmark_and_range_test_use_the_tasks_momentum_form(tmp_path, monkeypatch, task, form):
+    """docs/experiments.md §7.2/§7.3: the SGD benchmark tasks (TF code) default to TF momentum; CIFAR10 (Adam) keeps
+    the default. The benchmark and the range test pass bench_task.momentum_form to core.optim."""
+    monkeypatch.setenv("ARC_REPRO_ROOT", str(tmp_path))
+    cfg = compose_cfg("benchmark", "profile=smoke", f"bench_task={task}", "schedule=ed", "lr0=0.01")
+    assert cfg.bench_task.momentum_form == form
+    if task == "cifar10":
+        return
+    run = captured_run(monkeypatch, benchmark, benchmark.benchmark_one, cfg)
+    assert type(run.optimizer).__name__ == "TFMomentumSGD"
+    cfg = compose_cfg("range_test", "profile=smoke", f"bench_task={task}")
+    run = captured_run(monkeypatch, range_test, range_test.range_test, cfg)
+    assert type(run.optimizer).__name__ == "TFMomentumSGD"
+    torch_cfg = compose_cfg("range_test", "profile=smoke", f"bench_task={task}", "bench_task.momentum_form=torch")
+    assert isinstance(captured_run(monkeypatch, range_test, range_test.range_test, torch_cfg).optimizer,
+                      torch.optim.SGD)
+
+
+# ---- SC: the authors' LRmax by default in paper, this project's range test on request ----
+
+@pytest.mark.parametrize("profile, choice", [("paper", "authors"), ("mini", "from_range_test"),
+                                             ("smoke", "from_range_test")])
+def test_sc_lr_max_default_per_profile(profile, choice):
+    """docs/experiments.md §7.4 (SC's LRmax 0.198 / 0.01 / 23.2 from the authors' range tests): the schedule holds the
+    authors' value on every profile; `sc_lr_max` says whether it is used or this project's range test."""
+    cfg = compose_cfg("benchmark", f"profile={profile}", "bench_task=ptb", "schedule=sc")
+    assert cfg.sc_lr_max == choice and cfg.schedule.lr_max == 23.2
+
+
+def test_sc_uses_the_authors_lr_max_without_a_range_test(tmp_path, monkeypatch):
+    """docs/experiments.md §7.4: `sc_lr_max=authors` runs SC at LRmax 23.2 (PTB), no range test needed."""
+    monkeypatch.setenv("ARC_REPRO_ROOT", str(tmp_path))
+    cfg = compose_cfg("benchmark", "profile=smoke", "bench_task=ptb", "schedule=sc", "sc_lr_max=authors")
+    run = captured_run(monkeypatch, benchmark, benchmark.benchmark_one, cfg)
+    assert run.schedule.lr_max == 23.2 and run.lr0 == pytest.approx(1.0)  # LR0 = 23.2 / f, f = 23.2
+
+
+def test_sc_from_range_test_in_paper_needs_the_range_test(tmp_path, monkeypatch):
+    """docs/experiments.md §7.4 "LR range test": `sc_lr_max=from_range_test` reads this project's range test."""
+    monkeypatch.setenv("ARC_REPRO_ROOT", str(tmp_path))
+    (tmp_path / "data").mkdir()
+    cfg = compose_cfg("benchmark", "profile=paper", "profile.device=cpu", "bench_task=ptb", "schedule=sc",
+                      "sc_lr_max=from_range_test")
+    with pytest.raises(DataError, match="no LR range test result"):
+        benchmark.benchmark_one(cfg)
+    bad = compose_cfg("benchmark", "profile=smoke", "bench_task=ptb", "schedule=sc", "sc_lr_max=mine")
+    with pytest.raises(ConfigError, match="sc_lr_max"):
+        benchmark.benchmark_one(bad)
+
+
+# ---- damaged inputs, killed workers, concurrent grids ----
+
+def test_a_damaged_range_test_is_refused_by_the_benchmark(tmp_path, monkeypatch):
+    from experiments.benchmark import benchmark_one
+
+    monkeypatch.setenv("ARC_REPRO_ROOT", str(tmp_path))
+    done = tmp_path / "artifacts" / "smoke" / "benchmark" / "range_test" / "ptb" / "DONE"
+    done.parent.mkdir(parents=True)
+    done.write_bytes(b"\xff\xfe garbage")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(CorruptArtifact) as info:
+        benchmark_one(compose_stage("benchmark", "bench_task=ptb", "schedule=sc", "lr0=1.0"))
+    one_line(str(info.value), str(done), "make range-test")
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+GRID = ["-m", "profile=smoke", "bench_task=ptb", "schedule=constant", "lr0=1.0", "seed=0,1,2,3",
+        "hydra/launcher=local", "bench_task.sizes.smoke.epochs=30", "bench_task.sizes.smoke.build.max_train_chunks=1024"]
+
+
+@pytest.mark.slow
+def test_a_killed_joblib_worker_fails_the_benchmark_grid_naming_its_runs_and_a_rerun_resumes(tmp_path):
+    proc = start("experiments.benchmark", tmp_path, *GRID)
+    runs = tmp_path / "artifacts" / "smoke" / "benchmark" / "benchmark" / "ptb"
+    wait_for(lambda: list(runs.glob("*/config.yaml")) or proc.poll() is not None, 120, "a run in flight")
+    workers = wait_for(lambda: [p for p in children(proc.pid) if "popen_loky" in cmdline(p)], 20, "the joblib workers")
+    assert proc.poll() is None, "the grid ended before the kill"
+    os.kill(workers[0], signal.SIGKILL)
+    killed_at = time.time()
+    code, _, err = finish(proc, 60)
+    assert time.time() - killed_at < 15 and code == 1, f"exit {code}: {err[-2000:]}"
+    assert "Traceback" not in err, err[-3000:]
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "a worker process died" in errors[0], err[-3000:]
+    named = [d.name for d in runs.iterdir() if d.name in errors[0]]
+    assert named and not any((runs / name / "DONE").exists() for name in named), errors[0]  # the runs in flight
+    rerun = run_module("experiments.benchmark", *GRID, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert len(list(runs.glob("*/DONE"))) == 4
+
+
+@pytest.mark.slow
+def test_two_concurrent_grids_on_the_same_artifacts_lock_per_run_and_agree(tmp_path):
+    grid = ["-m", "profile=smoke", "bench_task=ptb", "schedule=constant,greedy", "lr0=1.0", "seed=0,1",
+            "bench_task.sizes.smoke.epochs=8", "bench_task.sizes.smoke.build.max_train_chunks=1024"]
+    first, second = start("experiments.benchmark", tmp_path, *grid), start("experiments.benchmark", tmp_path, *grid)
+    (code_a, out_a, err_a), (code_b, out_b, err_b) = finish(first, 300), finish(second, 300)
+    assert code_a == 0 and code_b == 0, err_a[-2000:] + err_b[-2000:]
+    assert "busy: " in out_a + out_b  # one waited for the other at least once
+
+    def rows(out: str) -> list[dict]:
+        found = (json.loads(line) for line in out.splitlines() if line.startswith("{"))
+        return sorted(found, key=lambda row: json.dumps(row, sort_keys=True))
+
+    assert len(rows(out_a)) == 4 and rows(out_a) == rows(out_b)  # both print the same rows, timings included
+    runs = sorted((tmp_path / "artifacts" / "smoke" / "benchmark" / "benchmark" / "ptb").glob("*/DONE"))
+    assert len(runs) == 4
+    for done in runs:  # one writer per run: one Start line, one Eval line per epoch
+        text = (done.parent / "log.txt").read_text()
+        assert text.count("FastEstimator-Start") == 1 and len(parse_log(done.parent / "log.txt")["eval"]["perplexity"]) == 8

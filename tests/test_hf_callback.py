@@ -117,6 +117,7 @@ class Interrupt(transformers.TrainerCallback):
             raise Interrupted
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_takes_the_same_decisions(arc_weights, tmp_path):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(96, 8, generator=g)

@@ -52,6 +52,7 @@ def assert_same(torch_out, keras_out) -> None:
         assert (ours - theirs).abs().max().item() <= 1e-4 * max(scale, 1.0), (ours - theirs).abs().max().item()
 
 
+@pytest.mark.slow
 def test_the_files_layers_are_keras_resnet50s_by_name(keras_resnet50):
     """The saved file holds, by name, exactly the 106 weighted layers the converter reads (53 convs, 53 BNs): the
     names of keras.applications' ResNet50, which its ImageNet notop file carries (Keras loads that file into this
@@ -66,6 +67,7 @@ def test_the_files_layers_are_keras_resnet50s_by_name(keras_resnet50):
     assert layers["conv2_block1_0_conv"]["kernel"].shape == (1, 1, 64, 256)
 
 
+@pytest.mark.slow
 def test_converted_backbone_gives_keras_c3_c4_c5(keras_resnet50):
     model, path = keras_resnet50
     images = np.random.default_rng(1).uniform(-1, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
@@ -76,6 +78,7 @@ def test_converted_backbone_gives_keras_c3_c4_c5(keras_resnet50):
     assert_same(ours, keras_features(model, images))
 
 
+@pytest.mark.slow
 def test_caffe_preprocessing_is_keras_preprocess_input(keras_resnet50):
     """input_preprocessing="caffe": the pipeline's (x - 127.5) / 127.5 goes back to pixels and through Keras'
     preprocess_input (RGB -> BGR, minus the ImageNet means)."""

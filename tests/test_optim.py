@@ -1,13 +1,15 @@
 """core.optim and datagen's optimizers: two update steps on a one-parameter quadratic, worked out by hand, per
 optimizer, as datagen builds it (datagen.branches.trial_optimizer with datagen's SGD momentum 0.9); then the same
-steps against tf.keras' legacy optimizers (the optimizer_v2 code of the authors' TF 2.3/2.4)."""
+steps against tf.keras' legacy optimizers (the optimizer_v2 code of the authors' TF 2.3/2.4); TF's and torch's SGD
+momentum forms."""
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from core.errors import ConfigError
-from core.optim import make_optimizer
+from core.optim import make_optimizer, optimizer_factory
 from datagen.branches import trial_optimizer
 
 
@@ -78,3 +80,30 @@ def test_datagen_optimizers_match_tf_keras(name, curvature, lr):
         keras_optimizer.apply_gradients([(tape.gradient(loss, w), w)])
         expected.append(float(w.numpy()[0]))
     assert two_steps(trial_optimizer(name, 0.9), lr, curvature=curvature) == pytest.approx(expected, rel=1e-6)
+
+
+# ---- SGD momentum in TensorFlow's form ----
+
+def two_sgd_steps(form: str, lrs=(0.1, 0.2)) -> float:
+    w = nn.Parameter(torch.tensor([1.0]))
+    opt = optimizer_factory("sgd", momentum=0.9, momentum_form=form)([w], lrs[0])
+    for lr in lrs:
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.zero_grad()
+        (0.5 * w * w).sum().backward()  # f = w^2 / 2, gradient w
+        opt.step()
+    return w.item()
+
+
+def test_tf_and_torch_momentum_differ_only_when_the_lr_changes():
+    """docs/experiments.md §7.2/§7.3 (tf.optimizers.SGD(LR0, momentum=0.9) under LR schedules, §7.4): TF/Keras
+    v = m v - lr g, w += v; PyTorch b = m b + g, w -= lr b. On f = w^2/2 from w = 1, m = 0.9:
+      step 1 (lr 0.1), g = 1: both give w = 0.9 (TF v = -0.1; torch b = 1)
+      step 2 (lr 0.2), g = 0.9: TF v = 0.9 * -0.1 - 0.2 * 0.9 = -0.27 -> w = 0.63
+                                torch b = 0.9 * 1 + 0.9 = 1.8 -> w = 0.9 - 0.2 * 1.8 = 0.54
+      with lr 0.1 kept: TF v = -0.09 - 0.09 = -0.18 -> 0.72; torch 0.9 - 0.1 * 1.8 = 0.72 (the same)."""
+    assert two_sgd_steps("tf") == pytest.approx(0.63)
+    assert two_sgd_steps("torch") == pytest.approx(0.54)
+    assert two_sgd_steps("tf", (0.1, 0.1)) == pytest.approx(0.72)
+    assert two_sgd_steps("torch", (0.1, 0.1)) == pytest.approx(0.72)

@@ -63,6 +63,7 @@ def scheduler_modules() -> list[str]:
     return imported_modules("from arc_model import ARCScheduler")
 
 
+@pytest.mark.slow
 def test_arc_scheduler_import_stays_light(scheduler_modules):
     loaded = {m.split(".")[0] for m in scheduler_modules}
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
@@ -77,6 +78,7 @@ def test_a_grids_main_process_does_not_load_torch():
     assert not loaded & {"torch", "pandas", "sklearn"}, sorted(loaded & {"torch", "pandas", "sklearn"})
 
 
+@pytest.mark.slow
 def test_arc_scheduler_import_loads_no_pandas_tensorflow_fastestimator_or_hydra():
     """Inference without the pipeline: core.history and core.points import pandas where they use it."""
     code = ("import arc_model; from arc_model import ARCScheduler; import sys; "
@@ -103,6 +105,7 @@ print(json.dumps(seen))
 """
 
 
+@pytest.mark.slow
 def test_each_integration_imports_only_its_own_framework():
     """arc_model.integrations loads neither framework; .huggingface loads no Lightning (nor TensorFlow); .lightning
     adds nothing to what Lightning itself loads (Lightning's torchmetrics imports transformers when it is there).
@@ -115,6 +118,7 @@ def test_each_integration_imports_only_its_own_framework():
     assert seen.get("lightning", []) == []
 
 
+@pytest.mark.slow
 def test_wheel_holds_arc_model_its_integrations_and_the_core_modules_inference_imports(tmp_path):
     """`pip wheel --no-deps` of a copy of the sources (the build writes build/ and *.egg-info beside them)."""
     source = tmp_path / "src"
@@ -217,3 +221,14 @@ def test_make_help_lists_every_target_once():
     targets = re.findall(r"^([a-z][\w-]*):(?!=)", (REPO / "Makefile").read_text(), flags=re.M)
     assert sorted(listed) == sorted(set(targets)), set(targets) ^ set(listed)
     assert all(len(line.split(None, 1)) == 2 for line in out.stdout.splitlines() if line.startswith("  "))
+
+
+def test_slow_marker_is_registered_and_make_test_fast_leaves_marked_tests_out():
+    """`make test-fast` runs `pytest -m "not slow"`: the marker is registered in pyproject.toml (an unregistered mark
+    is only a warning) and some tests carry it (else the fast run would be the whole suite)."""
+    markers = pyproject()["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(marker.split(":")[0].strip() == "slow" for marker in markers), markers
+    recipe = re.search(r"^test-fast:.*\n\t(.*)", (REPO / "Makefile").read_text(), flags=re.M)
+    assert recipe and '-m "not slow"' in recipe.group(1)
+    marked = [p.name for p in (REPO / "tests").glob("test_*.py") if re.search(r"\bpytest\.mark\.slow\b", p.read_text())]
+    assert marked

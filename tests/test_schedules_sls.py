@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from core.training import Run
 from core.tasks.digits import DigitsCNN
@@ -110,3 +111,15 @@ def _with(model, params):
         for p, value in zip(clone.parameters(), params):
             p.copy_(value)
     return clone
+
+
+def test_sls_armijo_reset_is_uncapped_as_the_official_code():
+    """docs/experiments.md §7.4 (official sls.Sls defaults); sls/utils.py reset_step (option 1: step * gamma ** (1 /
+    n_batches_per_epoch), no bound) — eta_max only bounds the goldstein search."""
+    w = nn.Parameter(torch.tensor([1.0, 2.0]))
+    assert SLS([w], eta_max=10.0).reset_step(9.999) == pytest.approx(9.999 * 2 ** (1 / 500))
+    # one step from 9.99 on f = 1e-4 * ||w||^2 / 2 (grad 1e-4 w, ||g||^2 = 5e-8): the first try
+    # eta = 9.99 * 2^(1/500) = 10.00386 passes Armijo at once, so the stored step size exceeds eta_max = 10
+    opt = SLS([w], init_step_size=9.99)
+    opt.step(lambda: 0.5e-4 * (w * w).sum())
+    assert opt.param_groups[0]["lr"] == pytest.approx(9.99 * 2 ** (1 / 500))

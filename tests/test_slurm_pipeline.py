@@ -32,6 +32,7 @@ def in_process(module, config: str, overrides: list[str]) -> None:
     module.main.run(cfg)
 
 
+@pytest.mark.slow
 def test_smoke_pipeline_runs_end_to_end_through_submitit(tmp_path, monkeypatch):
     """datagen (one job per task and run) -> correct -> candidates -> proxy runs -> pick -> benchmark, every
     multirun through hydra/launcher=submitit_local, one job per stage. The benchmark job is preempted (submitit's
@@ -94,6 +95,7 @@ def test_smoke_pipeline_runs_end_to_end_through_submitit(tmp_path, monkeypatch):
     assert read_done(run)["epochs"] == 100
 
 
+@pytest.mark.slow
 def test_make_reproduce_paper_slurm_sends_every_stage_through_slurm():
     """`make reproduce PROFILE=paper LAUNCHER=slurm`: every multirun (datagen per task and run, the candidates, the
     proxy runs, the range tests, every benchmark study) names the slurm launcher; the one-step commands run on the

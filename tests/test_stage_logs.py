@@ -63,6 +63,7 @@ def test_an_error_after_output_and_a_crash_are_logged(tmp_path, capsys):
     assert "RuntimeError: boom" in log.read_text()  # a crash is logged even without output (SLURM jobs)
 
 
+@pytest.mark.slow
 def test_real_stage_entry_points(tmp_path):
     ok = run_module("core.single_run", "profile=smoke", cwd=tmp_path / "ok")
     assert ok.returncode == 0, ok.stderr

@@ -1,8 +1,12 @@
-"""hydra_plugins.arc_sweeper: the basic sweeper validating every swept value once (configs/hydra/default.yaml)."""
+"""hydra_plugins.arc_sweeper: the basic sweeper validating every swept value once (configs/hydra/default.yaml), and a
+multirun that fails leaving nothing under artifacts/: not even Hydra's sweep directory (CoveringSweeper removes the one
+it created), nor a half-written stage output."""
 from __future__ import annotations
 
+import pytest
+
 from conftest import run_module
-from hydra_plugins.arc_sweeper.covering_sweeper import covering_jobs
+from hydra_plugins.arc_sweeper.covering_sweeper import covering_jobs, remove_hydra_record
 
 
 def test_covering_jobs_validates_each_value_once():
@@ -55,3 +59,31 @@ def test_loky_workers_check_memory_with_psutil_instead_of_collecting_after_every
     from joblib.externals.loky import process_executor
 
     assert process_executor._USE_PSUTIL, "psutil is missing from the environment (requirements.txt lists it)"
+
+
+def files_under(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, says", [
+    (["paths.candidates=/nonexistent"], "no finished ARC candidates under /nonexistent"),  # pre-flight, in a job
+    (["sizes.smoke.nope=1"], "nope"),  # composition
+])
+def test_a_failed_multirun_leaves_no_sweep_directory(tmp_path, args, says):
+    out = run_module("selection", "-m", "profile=smoke", *args, cwd=tmp_path)
+    assert out.returncode != 0 and says in out.stderr, out.stderr[-2000:]
+    assert not list(tmp_path.rglob("multirun")), files_under(tmp_path)
+    assert [f for f in files_under(tmp_path) if "/logs/" not in f] == []  # at most the stage's own log
+
+
+def test_a_sweep_directory_holding_more_than_hydras_record_is_kept(tmp_path):
+    sweep = tmp_path / "multirun" / "selection"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text("x")
+    (sweep / "0" / "result.csv").write_text("kept")
+    remove_hydra_record(sweep)
+    assert (sweep / "0" / "result.csv").is_file()
+    (sweep / "0" / "result.csv").unlink()
+    remove_hydra_record(sweep)
+    assert not (tmp_path / "multirun").exists()

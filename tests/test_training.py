@@ -1,17 +1,22 @@
-"""The training core: exact resume, divergence handling, schedule hooks, recorded history."""
+"""The training core: exact resume, checkpoints of plain values, divergence handling, schedule hooks, recorded
+history, and the GPU path (step losses read per log interval, CUDA RNG in checkpoints, data on the device, speed
+options)."""
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
+from conftest import CONFIGS
 from core.history import RunHistory
 from core.optim import optimizer_factory
 from core.schedules import Schedule
 from core.tasks.digits import DigitsCNN
-from core.training import Run, load_checkpoint
-from core.errors import CheckpointError
+from core.training import Run, data_to_device, load_checkpoint, run_options
+from core.errors import CheckpointError, ConfigError
 
 
 def small_task():
@@ -109,3 +114,113 @@ def test_history_roundtrip():
                    epoch_seconds=[0.1])
     assert RunHistory.from_state_dict(h.state_dict()) == h
     assert h.best_metric("max") == (0.9, 1)
+
+
+def test_checkpoints_hold_plain_values_and_restore_numpy_rng_exactly(tmp_path):
+    run = Run(DigitsCNN(n_train=64), "adam", 1e-3, seed=0, max_steps_per_epoch=2)
+    run.train(1)
+    np.random.seed(5)
+    np.random.random(3)
+    expected = np.random.random(4)
+    np.random.seed(5)
+    np.random.random(3)
+    run.save(tmp_path / "ck.pt")
+    state = torch.load(tmp_path / "ck.pt", weights_only=True)  # plain: no numpy object inside
+    assert isinstance(state["rng"]["numpy"]["key"], list)
+    np.random.seed(99)
+    Run(DigitsCNN(n_train=64), "adam", 1e-3, seed=1).restore(tmp_path / "ck.pt")
+    assert np.array_equal(np.random.random(4), expected)
+
+
+# ---- the GPU path: step losses read per log interval, CUDA RNG in checkpoints, data on the device, speed options ----
+
+def test_losses_read_per_log_interval_give_the_same_run_and_log(tmp_path):
+    """The GPU path (step losses kept on the device, read at log steps and epoch ends) forced on CPU: the same
+    history, weights and FE log as reading every step."""
+    runs = []
+    for name, sync in (("each", True), ("deferred", False)):
+        run = Run(small_task(), "adam", 1e-3, seed=0, log_steps=3)
+        run.sync_each_step = sync
+        run.open_log(tmp_path / f"{name}.txt")
+        run.train(3)
+        run.finish_log(0.0)
+        runs.append(run)
+    each, deferred = runs
+    assert each.history.step_loss == deferred.history.step_loss and len(each.history.step_loss) == 21
+    assert all(isinstance(v, float) for v in deferred.history.step_loss)
+    assert each.history.eval_loss == deferred.history.eval_loss
+    assert torch.equal(params(each), params(deferred))
+    strip = lambda text: [ln.split("steps/sec")[0] for ln in text.splitlines() if "epoch_time" not in ln]  # noqa: E731
+    assert strip((tmp_path / "each.txt").read_text()) == strip((tmp_path / "deferred.txt").read_text())
+
+
+def test_divergence_is_noticed_at_the_next_log_step_on_the_gpu_path():
+    run = Run(small_task(), "sgd", 1e30, seed=0, log_steps=5)
+    run.sync_each_step = False
+    history = run.train(5)
+    assert history.diverged and history.epochs <= 5
+    assert not all(math.isfinite(v) for v in history.step_loss)
+    assert history.step_frame().shape[0] == len(history.step_loss) == run.global_step  # every trained step kept
+    assert run.global_step == 1 or run.global_step % 5 == 0 or run.global_step % 7 == 0  # a log step or epoch end
+
+
+def test_cuda_rng_state_is_saved_and_restored(tmp_path, monkeypatch):
+    states = [torch.arange(4, dtype=torch.uint8), torch.arange(4, 8, dtype=torch.uint8)]
+    restored = []
+    run = Run(small_task(), "adam", 1e-3, seed=0)
+    run.train(1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, as far as save/restore look
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: states)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda new: restored.append(new))
+    run.save(tmp_path / "ck.pt")
+    assert [s.tolist() for s in torch.load(tmp_path / "ck.pt", weights_only=False)["rng"]["cuda"]] == \
+        [s.tolist() for s in states]
+    Run(small_task(), "adam", 1e-3, seed=1).restore(tmp_path / "ck.pt")
+    assert [s.tolist() for s in restored[0]] == [s.tolist() for s in states]
+
+
+def test_cpu_checkpoints_hold_no_cuda_state(tmp_path):
+    run = Run(small_task(), "adam", 1e-3, seed=0)
+    if not torch.cuda.is_available():
+        assert "cuda" not in run.state_dict()["rng"]
+
+
+def test_in_memory_datasets_move_to_the_device_once():
+    task = DigitsCNN(width=4, n_train=64, batch_size=32, device="meta")  # a non-CPU device that exists everywhere
+    data_to_device(task)
+    assert all(t.device.type == "meta" for t in (*task.train_data, *task.eval_data))
+    cpu = small_task()
+    before = cpu.train_data
+    data_to_device(cpu)
+    assert cpu.train_data is before
+
+
+def test_speed_options_come_from_the_profile_and_default_to_fp32():
+    import experiments.config  # noqa: F401  (registers the benchmark schemas)
+
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        paper = compose("benchmark", ["profile=paper"])
+        fast = compose("benchmark", ["profile=paper", "profile.precision=bf16", "profile.channels_last=true",
+                                     "profile.compile=true"])
+    assert run_options(paper.profile) == {"precision": "fp32", "channels_last": False, "compile": False,
+                                          "compile_mode": "default"}
+    assert run_options(fast.profile) == {"precision": "bf16", "channels_last": True, "compile": True,
+                                         "compile_mode": "default"}
+    with pytest.raises(ConfigError, match="precision"):
+        Run(small_task(), "adam", 1e-3, precision="fp16")
+    with pytest.raises(ConfigError, match="compile_mode must be one of default, reduce-overhead"):
+        Run(small_task(), "adam", 1e-3, compile=True, compile_mode="reduce_overhead")
+
+
+def test_bf16_and_channels_last_train_and_compile_keeps_checkpoint_keys(monkeypatch):
+    run = Run(small_task(), "adam", 1e-3, seed=0, precision="bf16", channels_last=True, max_steps_per_epoch=2)
+    history = run.train(1)
+    assert len(history.step_loss) == 2 and all(math.isfinite(v) for v in history.step_loss)
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, **mode: compiled.append((model, mode)) or model)
+    run = Run(small_task(), "adam", 1e-3, seed=0, compile=True)
+    assert compiled == [(run.model, {})] and run.forward_model is run.model
+    graphs = Run(small_task(), "adam", 1e-3, seed=0, compile=True, compile_mode="reduce-overhead")
+    assert compiled[1] == (graphs.model, {"mode": "reduce-overhead"})
+    assert not any(k.startswith("_orig_mod") for k in run.state_dict()["model"])

@@ -14,7 +14,7 @@ import datagen.config  # noqa: F401  (registers the schemas)
 from conftest import REPO, run_module
 from core.cli import CONFIGS, unknown_choice
 from core.points import read_points
-from test_bad_input import run_in_process
+from test_core_cli import run_in_process
 
 OWN = REPO / "examples" / "own_task" / "configs"
 SEARCHPATH = f"hydra.searchpath=[file://{OWN}]"
@@ -40,6 +40,7 @@ def smoke(root: Path) -> Path:
     return root / "artifacts" / "smoke"
 
 
+@pytest.mark.slow
 def test_own_task_joins_the_dataset_and_a_candidate_trains_on_it(tmp_path):
     gen = run_module("datagen", "-m", "profile=smoke", SEARCHPATH, "datagen_task=own_blobs,imdb_lstm", cwd=tmp_path)
     assert gen.returncode == 0, gen.stderr[-2000:]
@@ -86,7 +87,7 @@ def bad_configs() -> dict:
 
 @pytest.mark.parametrize("name", list(bad_configs()))
 def test_bad_own_task_is_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys, name):
-    """`python -m datagen` in this process (test_bad_input.run_in_process: its exit status and stderr); the
+    """`python -m datagen` in this process (test_core_cli.run_in_process: its exit status and stderr); the
     subprocess below checks the same of a sweep."""
     changes, expected = bad_configs()[name]
     config = OmegaConf.to_container(OmegaConf.load(OWN / "datagen_task" / "own_blobs.yaml"))
@@ -105,6 +106,7 @@ def test_bad_own_task_is_one_line_before_anything_is_written(tmp_path, monkeypat
     assert not root.exists()  # no run directory, no log
 
 
+@pytest.mark.slow
 def test_a_bad_own_task_first_in_a_sweep_stops_it_before_any_training(tmp_path):
     config = OmegaConf.to_container(OmegaConf.load(OWN / "datagen_task" / "own_blobs.yaml"))
     (tmp_path / "configs" / "datagen_task").mkdir(parents=True)

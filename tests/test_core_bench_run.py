@@ -1,44 +1,19 @@
 """Tables come from exactly the runs the current config names (core.bench_run.named_runs, docs/experiments.md §8):
-the sweep expansion the benchmark, the planner and the figures share (core.sweep), and the A, B, A sequence of ARC
-models. The runs here are trained by experiments.benchmark.benchmark_one, the benchmark's own job function (the
-one the Hydra multirun calls per job), on the smoke profile: no fake run directories."""
+the A, B, A sequence of ARC models (the sweep expansion the benchmark, the planner and the figures share: in
+tests/test_core_sweep.py). The runs here are trained by experiments.benchmark.benchmark_one, the benchmark's own job
+function (the one the Hydra multirun calls per job), on the smoke profile: no fake run directories."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hydra import compose, initialize
 
 from core.bench_run import named_runs, reader_overrides
 from core.results import study_rows
-from pipeline.plan import Planner
-from core.sweep import as_dict, job_overrides, sweep_jobs
-from figures.expected import expected_runs
 
 ARC_JOB = ["experiment=table2_cifar10", "schedule=arc", "lr0=0.01", "seed=0"]
-
-
-def test_sweep_expands_as_hydra_does():
-    jobs = [as_dict(j) for j in job_overrides({"lr0": "0.1,0.01"}, ["seed=range(0,2)"])]
-    assert [(j["lr0"], j["seed"]) for j in jobs] == [("0.1", "0"), ("0.1", "1"), ("0.01", "0"), ("0.01", "1")]
-    assert job_overrides({"seed": "0,1,2", "lr0": "0.1"}, ["seed=5"]) == [["seed=5", "lr0=0.1"]]  # replaced in place
-    assert [as_dict(j)["schedule"] for j in job_overrides({}, ["schedule=choice(cd,arc)"])] == ["cd", "arc"]
-    assert len(job_overrides({}, ["paths.root='/a,b'"])) == 1  # a quoted comma is a value, not a sweep
-
-
-def test_planner_benchmark_and_figures_name_the_same_jobs():
-    """table2_cifar10 on smoke with seed=0: (task, schedule, LR0, seed) of every job, before skips."""
-    planner = Planner(["profile=smoke"])
-    base, _ = planner._study_sweep("table2_cifar10")
-    from core.sweep import sweep_params
-
-    plan = {(j.get("bench_task", "cifar10"), j["schedule"], float(j["lr0"]), int(j["seed"]))
-            for j in planner.jobs(sweep_params(base), ["seed=0"])}
-    bench = {(j.get("bench_task", "cifar10"), j["schedule"], float(j["lr0"]), int(j["seed"]))
-             for j in map(as_dict, sweep_jobs("benchmark", ["experiment=table2_cifar10", "profile=smoke", "seed=0"]))}
-    figures = {("cifar10", label, lr0, seed) for label, exp in expected_runs("benchmark", [], seeds=[0])["cifar10"].items()
-               if exp.source.endswith("table2_cifar10.yaml") for lr0 in exp.lr0s for seed in exp.seeds}
-    assert len(plan) == 8 * 3 and plan == bench == figures
 
 
 def _arc_model(path: Path, seed: int) -> str:
@@ -51,6 +26,7 @@ def _arc_model(path: Path, seed: int) -> str:
     return str(save_keras_h5(ARCNet(), path))
 
 
+@pytest.mark.slow
 def test_select_a_then_b_then_a_tables_show_a(tmp_path, monkeypatch, capsys):
     from experiments.benchmark import benchmark_one
     from experiments.table import write_tables

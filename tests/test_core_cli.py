@@ -135,6 +135,15 @@ CASES = [
 ]
 
 
+def case_id(case) -> str:
+    return f"{case[0]}:{case[3] or ' '.join(case[1]) or 'no input'}"
+
+
+# experiments.table and figures with no runs on disk compose every job of every study to name the runs the config
+# names (core.bench_run.named_runs): tens of seconds each, where every other case takes about a second
+SLOW_CASES = {"experiments.table:no input", "experiments.table:benchmark row without its files", "figures:no input"}
+
+
 def substitute(args: list[str], files: dict[str, str]) -> list[str]:
     out = []
     for arg in args:
@@ -180,8 +189,9 @@ def check(code: int, stderr: str, named: str, root: Path, before: list[Path]) ->
     assert not (root / "pwned").exists()
 
 
-@pytest.mark.parametrize("module, args, named, setup", CASES,
-                         ids=[f"{c[0]}:{c[3] or ' '.join(c[1]) or 'no input'}" for c in CASES])
+@pytest.mark.parametrize("module, args, named, setup",
+                         [pytest.param(*c, marks=pytest.mark.slow) if case_id(c) in SLOW_CASES else c for c in CASES],
+                         ids=[case_id(c) for c in CASES])
 def test_bad_input_is_one_line_naming_it_and_writes_nothing(tmp_path, monkeypatch, capsys, module, args, named,
                                                             setup):
     monkeypatch.setenv("ARC_REPRO_ROOT", str(tmp_path))
@@ -194,6 +204,7 @@ def test_bad_input_is_one_line_naming_it_and_writes_nothing(tmp_path, monkeypatc
     check(code, stderr, named, tmp_path, before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module, args, named", [
     ("experiments.benchmark", ["schedule=arc", "lr0=0.01", "paths.selected_arc=<other_arch.h5>"], "other_arch.h5"),
     ("arc_model", ["paths.candidates=${paths.datagen}"], "paths.candidates"),

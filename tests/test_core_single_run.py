@@ -14,6 +14,8 @@ from conftest import REPO, run_module
 from core.artifacts import read_done
 from core.felog import parse_log
 
+pytestmark = pytest.mark.slow  # every test here runs `python -m core.single_run` in subprocesses
+
 
 def run_dirs(root):
     return sorted((root / "artifacts" / "smoke" / "single_runs").glob("digits_cnn-*"))

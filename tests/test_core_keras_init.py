@@ -1,5 +1,5 @@
-"""Keras conventions of the PyTorch ports (docs/experiments.md §2.3, core/keras_init.py) and the authors' +1 pixel
-anchor IoU (§7.2). Every expected number is worked out by hand in the comments.
+"""core.keras_init: Keras conventions of the PyTorch ports (docs/experiments.md §2.3), on tiny modules and on one layer
+per model. Every expected number is worked out by hand in the comments.
 
 Bounds used below: Keras glorot_uniform draws U(+-sqrt(6 / (fan_in + fan_out))); torch's default Conv/Linear init,
 kaiming_uniform(a=sqrt(5)), draws U(+-1 / sqrt(fan_in)) and a bias U(+-1 / sqrt(fan_in))."""
@@ -14,7 +14,7 @@ from torch import nn
 from datagen.tasks import paper_models, segmentation, siamese, text, vision
 from experiments.tasks.images import ResNet9
 from experiments.tasks.language import LSTMLanguageModel
-from experiments.tasks.retinanet import RetinaNet, SmallFeatures, encode_targets
+from experiments.tasks.retinanet import RetinaNet, SmallFeatures
 from selection.proxy import WideResNet
 
 
@@ -254,28 +254,3 @@ def test_pretrained_resnet50_backbone_keeps_its_init_and_takes_keras_resnet50_bn
     conv1 = backbone.stem[0]  # kaiming normal fan_out: std sqrt(2 / (64 * 49)) = 0.0252538
     assert conv1.bias is None and conv1.weight.std().item() == pytest.approx(0.0252538, rel=0.05)
     assert len(keras_bns(backbone, eps=1.001e-5)) == 53
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# 3. anchor IoU with the +1 pixel convention
-# ---------------------------------------------------------------------------------------------------------------
-
-def test_iou_plus_one_of_hand_drawn_boxes():
-    """docs/experiments.md §7.2 (authors' AnchorBox._get_iou): areas (x2 - x1 + 1)(y2 - y1 + 1), intersection
-    (min x2 - max x1 + 1) per side, clipped at 0."""
-    from experiments.tasks.retinanet import iou_plus_one
-
-    a = torch.tensor([[0.0, 0.0, 9.0, 9.0]])
-    b = torch.tensor([[5.0, 5.0, 14.0, 14.0],  # areas 10*10 = 100 each, overlap 5*5 = 25: 25 / 175 = 0.1428571
-                      [9.0, 9.0, 18.0, 18.0],  # corners touch: overlap 1*1 = 1: 1 / 199 = 0.0050251
-                      [11.0, 0.0, 20.0, 9.0],  # a gap of 2 px: 9 - 11 + 1 = -1 -> 0
-                      [0.0, 0.0, 9.0, 9.0]])  # the same box: 1
-    assert iou_plus_one(a, b).flatten().tolist() == pytest.approx([25 / 175, 1 / 199, 0.0, 1.0], abs=1e-7)
-
-
-def test_anchor_targets_use_the_plus_one_iou():
-    """gt [0, 0, 10, 10] vs anchor [0, 0, 10, 20]: without the +1, 100 / 200 = 0.5 (ignored, 0.4 < IoU <= 0.5);
-    with it, 11*11 = 121 over 121 + 11*21 - 121 = 231: 0.5238 > 0.5, positive. Anchor [0, 0, 10, 10] is the best."""
-    anchors = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 20.0]])
-    cls, _ = encode_targets(anchors, torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([3]))
-    assert cls.tolist() == [3, 3]
