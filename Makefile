@@ -187,7 +187,7 @@ study-paper-count: $(STAMP) ## ARC trained on the paper's amount of data (5,040 
 	$(PY) -m experiments.table profile=$(PROFILE) $(PAPER_COUNT)
 	$(PY) -m figures profile=$(PROFILE) $(PAPER_COUNT)
 
-# ---- inputs, GPU timing, planning, SLURM (issue #9) -------------------------------------------------------------
+# ---- inputs, GPU timing, planning, SLURM ---------------------------------------------------------------------------
 # `make check-data PROFILE=paper paths.data=/data paths.weights=/weights`: make variables named like the keys of
 # the paths group are passed on as overrides. `make plan` plans PROFILE when given, else PLAN_PROFILE (paper).
 PATH_OVERRIDES = $(foreach key,paths.root paths.data paths.weights,$(if $($(key)),$(key)=$($(key))))
@@ -205,7 +205,7 @@ check-data: $(STAMP) ## every dataset, tokenizer and weight file the profile rea
 bench-gpu: $(STAMP) ## steps/s on this GPU of the paper tasks, the 12 datagen models, ARC training -> artifacts/bench/gpu.json
 	$(PY) -m bench gpu
 
-# ---- reliability (issue 13) ---------------------------------------------------------------------------------------
+# ---- reliability ----------------------------------------------------------------------------------------------------
 # Kills `make reproduce PROFILE=smoke` (SIGKILL to its process group) at random moments, one in each stage (FAULT_ARGS
 # e.g. "--kills 14 --seed 3"), while an uninterrupted run goes on beside it; reruns until it finishes and checks every
 # table file against the uninterrupted run's. About one smoke pipeline plus a partial one per kill: .ci/run runs it

@@ -1,6 +1,6 @@
 """datagen_branch_ratio = wall(3 branches of a point, run concurrently) / wall(1 branch), on a mini task.
 
-Issue #3 target: <= 1.6 on 2 cores (3 single-threaded branches on 2 free cores ideally cost 1.5 branches).
+Target: <= 1.6 on 2 cores (3 single-threaded branches on 2 free cores ideally cost 1.5 branches).
 The pool is warmed up first, so process start-up and data loading are outside both timings; each timing is
 the median of `repeats`. `datagen_cpu_baseline_ratio` is the same ratio for a pure-Python spin loop in the same
 pool: what the machine allows right now (1.5 on 2 idle cores, 3.0 if other work leaves one core), so a branch

@@ -2,7 +2,7 @@
 
 Every training of docs/experiments.md §2 is one `Job`: restore checkpoint C (or start fresh), reseed every RNG with the job's
 own seed, set the LR, train n epochs with core.training.Run, optionally save the end state as the next C.
-The three branches of a point are independent jobs, so they run at the same time (issue #3 item 4).
+The three branches of a point are independent jobs, so they run at the same time.
 
 Why reseed: Run checkpoints hold every RNG, so re-running a branch from C with C's RNG would repeat it bit for
 bit and the replicate l* of docs/experiments.md §2.1 would always equal l_x. The authors reloaded Keras checkpoints, which do

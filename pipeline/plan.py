@@ -53,7 +53,7 @@ class Row:
     gpu_hours: float = 0.0
     rate: str = ""  # set directly, or from `rates`
     rates: dict = field(default_factory=dict)  # task -> (steps/s, where the number comes from)
-    target_hours: float = math.nan  # at issue #9's H200 target rates (benchmark tasks)
+    target_hours: float = math.nan  # at the project's H200 target rates (bench.bench_gpu.TARGETS_H200)
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -110,7 +110,7 @@ def test_no_config_uses_oc_select():
 
 @pytest.mark.parametrize("task", sorted(p.stem for p in (CONFIGS / "datagen_task").glob("*.yaml")))
 def test_mini_datagen_is_in_the_papers_regime(task):
-    """Issue #10: mini's ARC data use Table 1's LR0 range unscaled and every cycle is >= 50 training steps (the
+    """mini's ARC data use Table 1's LR0 range unscaled and every cycle is >= 50 training steps (the
     shortest cycle is frequency_min epochs of the task's mini data, counted by iterating one epoch's batches)."""
     import torch
 

@@ -1,4 +1,4 @@
-"""Issue #9 item 3: the pipeline through submitit (SLURM's launcher, here its local executor), one command on SLURM,
+"""The pipeline through submitit (SLURM's launcher, here its local executor), one command on SLURM,
 requeue of preempted jobs and their resume, and the winner written by the pick alone."""
 from __future__ import annotations
 
