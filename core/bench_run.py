@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from core.artifacts import config_digest, is_done, location_free, read_done
 from core.errors import ConfigError, CorruptArtifact, DataError, UserError
 from core.instantiate import build, constructor_node
-from core.runs import finished_runs
+from core.runs import done_row, finished_runs, verify_run_files
 
 SC_LR_MAX = ("authors", "from_range_test")  # sc_lr_max: the schedule's lr_max (authors') or this project's range test
 RUN_NAME = re.compile(r"^(?P<schedule>.+)-lr(?P<lr>[^-]+)-s(?P<seed>\d+)-[0-9a-f]+$")  # what run_dir writes
@@ -50,6 +50,12 @@ def arc_weights(cfg: DictConfig, node: DictConfig) -> str | None:
                             f"{cfg.paths.candidates} (need exactly one)")
         return str(Path(mine.run_dir.iloc[0]) / f"{cfg.arc_model_file}.h5")
     return node.get("weights")
+
+
+def no_weights(cfg: DictConfig) -> str:
+    """Why an ARC job whose schedule has no weights file (weights: null) trains nothing."""
+    return (f"schedule {cfg.schedule.name} has no ARC weights here (set paths.published_arc, or the env variable "
+            "ARC_PUBLISHED_WEIGHTS, to FastEstimator's published arc.h5)")
 
 
 def check_weights(weights: str | None) -> None:
@@ -171,12 +177,26 @@ def planned_run(cfg: DictConfig) -> tuple[Path | None, str]:
     node = schedule_node(cfg)
     weights = arc_weights(cfg, node)
     if weights is None and "weights" in node:
-        return None, f"schedule {cfg.schedule.name} has no ARC weights here"
+        return None, no_weights(cfg)
     check_weights(weights)
     kwargs = schedule_kwargs(cfg, node)
     cls = get_object(node._target_)  # ARC's constructor loads its model: only SC (own_lr0) is built
     lr0, skip = lr0_of(cfg, build(node, "schedule", **kwargs) if hasattr(cls, "own_lr0") else cls)
     return (None, skip) if skip else (run_dir(cfg, lr0, kwargs, weights), "")
+
+
+def finished_job(cfg: DictConfig) -> str | None:
+    """The line a benchmark job prints when it has nothing to do: `done already: <run>` for a finished run (its
+    files verified as the job verifies them; a damaged one is redone), `skip: <why>` for a job that trains nothing.
+    None when the job must run, or when its run cannot be named yet (the job then says why). The sweeper asks it of
+    every job before launching (`hydra.sweeper.finished` in configs/benchmark.yaml)."""
+    try:
+        path, skip = planned_run(cfg)
+    except UserError:
+        return None
+    if path is None:
+        return f"skip: {skip}"
+    return f"done already: {path}" if done_row(path, verify_run_files) is not None else None
 
 
 # ---- the runs the current config names ----------------------------------------------------------------------

@@ -9,9 +9,10 @@ expand as the benchmark's multirun expands them (configs/hydra/default.yaml's sw
 keeps its jobs). `glob()` needs Hydra's config loader and is not supported here [I]: no study uses it.
 
 A job's config is Hydra's compose of its overrides. Composing costs ~0.6 s (measured here, a benchmark config), so
-`job_configs` composes once per distinct set of config-group overrides and applies each job's value overrides as
-Hydra's config loader does after composing (config_loader_impl.py: `_apply_overrides_to_config` of the defaults
-list's `config_overrides`, in command-line order).
+`job_configs` composes once per distinct set of config-group (and `hydra.`) overrides and applies each job's value
+overrides as Hydra's config loader does after composing (config_loader_impl.py: `_apply_overrides_to_config` of the
+defaults list's `config_overrides`, in command-line order). The sweeper uses it too, to leave out the jobs that have
+nothing to do before it launches any (hydra_plugins/arc_sweeper).
 """
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ def job_configs(config_name: str, jobs: Sequence[Sequence[str]], hydra: bool = F
         repository = GlobalHydra.instance().config_loader().repository  # type: ignore[attr-defined]
         for job in jobs:
             parsed = parser.parse_overrides(list(job))
-            groups = tuple(o.input_line for o in parsed
-                           if o.is_delete() or repository.group_exists(o.key_or_group.lstrip("/")))
+            groups = tuple(o.input_line for o in parsed if o.is_delete() or o.is_hydra_override()
+                           or repository.group_exists(o.key_or_group.lstrip("/")))
             if groups not in composed:
                 composed[groups] = compose(config_name, list(groups), return_hydra_config=hydra)
             cfg = composed[groups].copy()

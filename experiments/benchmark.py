@@ -22,7 +22,7 @@ import json
 from omegaconf import DictConfig
 
 import experiments.config  # noqa: F401  (registers the schemas)
-from core.bench_run import arc_weights, check_weights, lr0_of, run_dir, schedule_kwargs, schedule_node
+from core.bench_run import arc_weights, check_weights, lr0_of, no_weights, run_dir, schedule_kwargs, schedule_node
 from core.cli import stage
 from core.config import check_profile
 from core.instantiate import build, build_task
@@ -57,8 +57,7 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
     node = schedule_node(cfg)
     weights = arc_weights(cfg, node)
     if weights is None and "weights" in node:
-        print(f"skip: schedule {cfg.schedule.name} has no ARC weights here (set paths.published_arc, or the env "
-              "variable ARC_PUBLISHED_WEIGHTS, to FastEstimator's published arc.h5)")
+        print(f"skip: {no_weights(cfg)}")
         return None
     check_weights(weights)
     if weights is not None:  # an earlier stage's file (or the user's): refused before anything is written

@@ -112,8 +112,13 @@ def test_smoke_grid_rows_logs_rerun_and_errors(tmp_path):
     again = run_module("experiments.benchmark", "-m", *common, "schedule=constant,greedy", "lr0=1.0",
                        "seed=0,1", cwd=tmp_path)
     assert again.stdout.count("done already") == 3
+    # the sweeper names each job's run before launching (hydra.sweeper.finished): only the unfinished one starts
+    assert "Launching 1 jobs locally" in again.stdout + again.stderr
     after = json.loads((run_dir / "DONE").read_text())
     assert after["best_metric"] == before["best_metric"]
+    done = run_module("experiments.benchmark", "-m", *common, "schedule=sc,sls", "lr0=1.0,0.1,0.01", cwd=tmp_path)
+    assert done.returncode == 0 and "Launching" not in done.stdout + done.stderr  # all done or skipped: no job
+    assert done.stdout.count("skip: ") == 4 and done.stdout.count("done already") == 2
 
     table = run_module("experiments.table", "profile=smoke", cwd=tmp_path)
     assert table.returncode == 0 and "sls" in table.stdout
