@@ -55,18 +55,22 @@ def job_configs(config_name: str, jobs: Sequence[Sequence[str]], hydra: bool = F
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parser, out, composed = OverridesParser.create(), [], {}
+    parser, out, composed, parsed_lines = OverridesParser.create(), [], {}, {}
     running = GlobalHydra.instance().is_initialized()  # inside a stage's Hydra app: compose with its loader (CONFIGS)
     with contextlib.nullcontext() if running else initialize_config_dir(str(CONFIGS), version_base="1.3"):
         repository = GlobalHydra.instance().config_loader().repository  # type: ignore[attr-defined]
         for job in jobs:
-            parsed = parser.parse_overrides(list(job))
-            groups = tuple(o.input_line for o in parsed if o.is_delete() or o.is_hydra_override()
-                           or repository.group_exists(o.key_or_group.lstrip("/")))
+            for line in job:  # a grid's jobs share their override strings: each is parsed once (~1 ms apiece)
+                if line not in parsed_lines:
+                    o = parser.parse_overrides([line])[0]
+                    parsed_lines[line] = o, (o.is_delete() or o.is_hydra_override()
+                                             or repository.group_exists(o.key_or_group.lstrip("/")))
+            groups = tuple(line for line in job if parsed_lines[line][1])
             if groups not in composed:
                 composed[groups] = compose(config_name, list(groups), return_hydra_config=hydra)
             cfg = composed[groups].copy()
-            ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if o.input_line not in groups], cfg)
+            ConfigLoaderImpl._apply_overrides_to_config([parsed_lines[line][0] for line in job
+                                                         if not parsed_lines[line][1]], cfg)
             out.append(cfg)
     return out
 
