@@ -163,7 +163,7 @@ metric-study: metric-candidates ## best-by-metric models of the metric candidate
 # The runs are generated in blocks of 6 per task over all 12 tasks (runs 0-5 of every task, then 6-11, ...), so that
 # the data on disk is balanced over the tasks at any moment; the first block is the profile's default dataset.
 PAPER_COUNT = paths.artifacts='$${paths.root}/artifacts/$(PROFILE)_paper_count'
-PAPER_COUNT_EPOCHS = $(if $(filter mini,$(PROFILE)),sizes.mini.epochs=300)
+PAPER_COUNT_EPOCHS = $(if $(filter mini,$(PROFILE)),epochs=300)
 # PAPER_COUNT_BLOCKS="6 12 18" stops at 18 runs per task (and the later steps train on those), e.g. where the whole
 # study does not fit the time at hand: the correction report and candidates.csv say how many points they used.
 PAPER_COUNT_BLOCKS ?= $(if $(filter smoke,$(PROFILE)),1 2,6 12 18 24 30 36 42)

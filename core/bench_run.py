@@ -25,7 +25,7 @@ from core.runs import done_row, finished_runs, verify_run_files
 
 SC_LR_MAX = ("authors", "from_range_test")  # sc_lr_max: the schedule's lr_max (authors') or this project's range test
 RUN_NAME = re.compile(r"^(?P<schedule>.+)-lr(?P<lr>[^-]+)-s(?P<seed>\d+)-[0-9a-f]+$")  # what run_dir writes
-VOLATILE = ("paths", "threads", "lr0", "lr0_column", "sizes", "checkpoint_every", "checkpoint_seconds")
+VOLATILE = ("paths", "threads", "lr0", "lr0_column", "sizes", "checkpoint_every", "checkpoint_seconds", "study_seeds")
 
 
 def range_test_dir(cfg: DictConfig) -> Path:
@@ -159,8 +159,10 @@ def run_dir(cfg: DictConfig, lr0: float | None, kwargs: dict, weights: str | Non
     key = location_free(cfg)
     for volatile in VOLATILE:  # where and how, not what: no part of the result
         key.pop(volatile, None)
-    key["bench_task"].pop("sizes")  # this profile's size stays (bench_task.size); other profiles' are not this run
-    key["bench_task"]["size"].pop("stand_in")  # a display name
+    task = key["bench_task"]  # other profiles' sizes are not this run; this profile's are the task's sized fields,
+    sized = task.pop("sizes")[cfg.profile.name]  # grouped under `size` as run names have always been digested
+    task["size"] = {k: task.pop(k) for k in sized}
+    task["size"].pop("stand_in")  # a display name
     key["lr0"], key["schedule_kwargs"] = lr0, dict(kwargs)
     if weights is not None:
         key["schedule"]["weights"] = file_digest(weights)  # the model, not where it lies

@@ -189,17 +189,7 @@ def check_paths(cfg) -> None:
             raise ConfigError(f"paths.{key}: {path} is a file, not an output directory")
 
 
-def profile_size(key: str, _root_) -> Any:
-    """`${profile_size:<key>}`: `sizes.<active profile>.<key>` of the config. A flat interpolation, unlike
-    `${sizes.${profile.name}.<key>}`, so a sweep that uses it stays parseable raw by Hydra's override grammar
-    (figures.expected reads the studies' sweeps from their files; e.g. configs/experiment/n_study.yaml's seeds)."""
-    return _root_.sizes[_root_.profile.name][key]
-
-
 def register_configs() -> None:
-    from omegaconf import OmegaConf
-
-    OmegaConf.register_new_resolver("profile_size", profile_size, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="profile", name="profile_schema", node=ProfileConfig)

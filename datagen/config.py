@@ -27,7 +27,11 @@ class DatagenTaskConfig:
     lr_range: List[float] = MISSING  # [Min Init LR, Max Init LR]
     target: str = MISSING  # the task class
     sizes: Dict[str, DatagenTaskSize] = field(default_factory=dict)
-    size: Any = II("datagen_task.sizes.${profile.name}")
+    # The active profile's DatagenTaskSize, one field per key (the sizing idiom, README "Sizes"): e.g.
+    # `datagen_task.max_steps_per_epoch=20`; one constructor argument: datagen_task.sizes.<profile>.args.<arg>.
+    args: Any = II("datagen_task.sizes.${profile.name}.args")
+    max_steps_per_epoch: Optional[int] = II("datagen_task.sizes.${profile.name}.max_steps_per_epoch")
+    epoch_minutes: Optional[float] = II("datagen_task.sizes.${profile.name}.epoch_minutes")
 
 
 @dataclass

@@ -67,7 +67,7 @@ def task_node(cfg: DictConfig) -> dict:
     builds it with `device=` too, core.instantiate.build_task)."""
     task, key = cfg.datagen_task, f"datagen_task.sizes.{cfg.profile.name}.args"
     cls = task_class(str(task.target))
-    args = OmegaConf.to_container(cfg.datagen_task.size.args, resolve=True)
+    args = OmegaConf.to_container(cfg.datagen_task.args, resolve=True)
     params = dict(inspect.signature(cls).parameters)
     if issubclass(cls, DatagenTask):  # the 12 tasks hand their shared options on to DatagenTask (**kwargs)
         params = {**inspect.signature(DatagenTask).parameters, **params}
@@ -168,7 +168,7 @@ def generation_key(cfg: DictConfig, node: dict) -> dict:
     return {"task": node, "conventions": CONVENTIONS, "lr_range": lr_range(cfg), "seed": cfg.seed,
             "frequency": [cfg.frequency_min, cfg.frequency_max], "points_per_run": cfg.points_per_run,
             "optimizers": list(cfg.optimizers), "sgd_momentum": cfg.sgd_momentum,
-            "max_steps_per_epoch": cfg.datagen_task.size.max_steps_per_epoch,
+            "max_steps_per_epoch": cfg.datagen_task.max_steps_per_epoch,
             "device": cfg.profile.device,
             # only when not the default, so that log-uniform datasets made before this setting keep their digest
             **({"lr0_distribution": cfg.lr0_distribution} if cfg.lr0_distribution != "log_uniform" else {})}
@@ -214,14 +214,13 @@ def generate_task(cfg: DictConfig) -> Path:
     pending = [i for i in indices if not finished_run(out / f"run-{i:03d}.parquet")]
     print(f"{task.name}: {len(indices) - len(pending)} of {len(indices)} runs done already", flush=True)
     pool = shared_pool(cfg.workers, cfg.threads_per_worker)
-    size = task.size
 
     def one_run(index: int) -> Path:
         plan = draw_run(task.name, task.number, index, cfg.seed, list(cfg.optimizers), lr_range(cfg),
                         (cfg.frequency_min, cfg.frequency_max), cfg.lr0_distribution)
         print(f"{plan.run_id}: {plan.optimizer} lr0={plan.lr0:.3g} frequency={plan.frequency}", flush=True)
         spec = RunSpec(plan, json.dumps(node, sort_keys=True), cfg.points_per_run, cfg.sgd_momentum,
-                       size.max_steps_per_epoch, cfg.profile.device)
+                       task.max_steps_per_epoch, cfg.profile.device)
         return generate_run(spec, out / f"run-{index:03d}.parquet", pool, log=lambda m: print(m, flush=True))
 
     start = time.perf_counter()

@@ -29,7 +29,7 @@ def task_plan(cfg: DictConfig) -> dict:
     ns = [draw_run(task.name, task.number, i, cfg.seed, list(cfg.optimizers), lr_range(cfg),
                    (cfg.frequency_min, cfg.frequency_max), cfg.lr0_distribution).frequency for i in range(cfg.runs)]
     epochs = sum(4 * cfg.points_per_run * n for n in ns)
-    minutes = task.size.epoch_minutes
+    minutes = task.epoch_minutes
     return {"task": task.name, "number": task.number, "runs": cfg.runs, "points": cfg.runs * cfg.points_per_run,
             "mean_n": sum(ns) / len(ns),
             "epochs": epochs, "gpu_hours": epochs * minutes / 60 if minutes else float("nan")}

@@ -43,7 +43,7 @@ def use_threads(threads: int) -> None:
 
 def epochs_of(cfg: DictConfig) -> int:
     """Task epochs; the n-study trains epochs * n / 3 for n > 3 (30 -> 40, 50, 60 in the paper)."""
-    epochs = cfg.bench_task.size.epochs
+    epochs = cfg.bench_task.epochs
     n = cfg.schedule.get("frequency", 3)
     return epochs * n // 3 if cfg.scale_epochs_with_frequency and n > 3 else epochs
 
@@ -71,8 +71,8 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
     if skip:
         print(f"skip: {skip}")
         return None
-    task_cfg, size, epochs = cfg.bench_task, cfg.bench_task.size, epochs_of(cfg)
-    task = build_task(size.build, "bench_task.size.build", device=cfg.profile.device)
+    task_cfg, epochs = cfg.bench_task, epochs_of(cfg)
+    task = build_task(task_cfg.build, "bench_task.build", device=cfg.profile.device)
     out = run_dir(cfg, lr0, kwargs, weights)  # the one name of this run (core.bench_run; the tables read it)
     row = {"task": task_cfg.name, "schedule": cfg.schedule.name, "lr0": lr0, "seed": cfg.seed,
            "frequency": cfg.schedule.get("frequency")}
@@ -86,7 +86,7 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
 
     def make_run() -> Run:
         return Run(task, optimizer, lr0 if lr0 is not None else 1.0, schedule, cfg.seed,
-                   max_steps_per_epoch=size.max_steps_per_epoch, log_steps=size.log_steps, **run_options(cfg.profile))
+                   max_steps_per_epoch=task_cfg.max_steps_per_epoch, log_steps=task_cfg.log_steps, **run_options(cfg.profile))
 
     return train_into(out, cfg, make_run, epochs, cfg.checkpoint_every, row,
                       checkpoint_seconds=cfg.checkpoint_seconds)

@@ -1,7 +1,7 @@
 """Typed schemas of the experiments stage (benchmark studies, LR range test), registered with Hydra.
 
 A typo in a key or a wrong type fails at compose time, naming the key. Per-profile sizes of a task
-live in its bench_task config under `sizes.<profile>`; `bench_task.size` selects the active one.
+live in its bench_task config under `sizes.<profile>`; a field per key (`bench_task.epochs`, ...) reads the active one.
 """
 from __future__ import annotations
 
@@ -42,7 +42,17 @@ class BenchTaskConfig:
     range_criterion: str = "metric"  # metric | loss: what the range test optimises (COCO: eval loss)
     range_holdout_fraction: float = 0.0  # CIFAR: eval on 20% of the train set during the range test
     sizes: Dict[str, BenchTaskSize] = field(default_factory=dict)
-    size: Any = II("bench_task.sizes.${profile.name}")
+    # The active profile's BenchTaskSize, one field per key (the sizing idiom, README "Sizes"): `bench_task.epochs=7`
+    # overrides it on whatever profile runs. `build` is a node: override the whole node, or one constructor argument
+    # in its profile's entry (bench_task.sizes.<profile>.build.<arg>: the arguments differ per profile).
+    build: Any = II("bench_task.sizes.${profile.name}.build")
+    epochs: int = II("bench_task.sizes.${profile.name}.epochs")
+    max_steps_per_epoch: Optional[int] = II("bench_task.sizes.${profile.name}.max_steps_per_epoch")
+    log_steps: int = II("bench_task.sizes.${profile.name}.log_steps")
+    range_epochs: int = II("bench_task.sizes.${profile.name}.range_epochs")
+    range_steps_per_epoch: int = II("bench_task.sizes.${profile.name}.range_steps_per_epoch")
+    range_ramp_steps: int = II("bench_task.sizes.${profile.name}.range_ramp_steps")
+    stand_in: Optional[str] = II("bench_task.sizes.${profile.name}.stand_in")
 
 
 @dataclass
@@ -50,7 +60,7 @@ class StageSize:
     checkpoint_every: int = 1  # epochs between checkpoints = resume granularity ...
     checkpoint_seconds: float = 0.0  # ... but no sooner than this after the last one (runs of seconds write none)
     sc_lr_max: str = "authors"  # SC's LRmax: authors (the schedule's lr_max) | from_range_test (experiments.range_test)
-    study_seeds: str = "0"  # seeds of a study sized per profile: `seed: ${profile_size:study_seeds}` (n_study, ...)
+    study_seeds: str = "0"  # seeds of a study sized per profile (n_study, metric_study: `seed: ${study_seeds}`)
 
 
 @dataclass
@@ -73,6 +83,7 @@ class BenchmarkConfig:
     checkpoint_every: int = II("sizes.${profile.name}.checkpoint_every")
     checkpoint_seconds: float = II("sizes.${profile.name}.checkpoint_seconds")
     sc_lr_max: str = II("sizes.${profile.name}.sc_lr_max")
+    study_seeds: Optional[str] = None  # a study's seeds on this profile, `${sizes.${profile.name}.study_seeds}`
 
 
 @dataclass

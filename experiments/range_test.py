@@ -43,21 +43,21 @@ def pick_lr_max(history: RunHistory, criterion: str, metric_mode: str) -> tuple[
 
 def range_test(cfg: DictConfig) -> dict:
     use_threads(cfg.threads)
-    task_cfg, size = cfg.bench_task, cfg.bench_task.size
+    task_cfg = cfg.bench_task
     if task_cfg.range_criterion not in ("metric", "loss"):
         raise ConfigError(f"bench_task.range_criterion must be 'metric' or 'loss', got {task_cfg.range_criterion}")
     check_profile(cfg)
     out = range_test_dir(cfg)
     holdout = {"holdout_fraction": task_cfg.range_holdout_fraction} if task_cfg.range_holdout_fraction else {}
-    task = build_task(size.build, "bench_task.size.build", device=cfg.profile.device, **holdout)
-    ramp = LinearRamp(task_cfg.range_lr_max, size.range_ramp_steps)
+    task = build_task(task_cfg.build, "bench_task.build", device=cfg.profile.device, **holdout)
+    ramp = LinearRamp(task_cfg.range_lr_max, task_cfg.range_ramp_steps)
 
     def make_run() -> Run:
         # the optimizer's initial LR is overwritten at every step by the ramp
         optimizer = optimizer_factory(task_cfg.optimizer, momentum=task_cfg.momentum,
                                       momentum_form=task_cfg.momentum_form)
-        return Run(task, optimizer, task_cfg.range_lr_max / size.range_ramp_steps, ramp, cfg.seed,
-                   max_steps_per_epoch=size.range_steps_per_epoch, log_steps=size.range_steps_per_epoch,
+        return Run(task, optimizer, task_cfg.range_lr_max / task_cfg.range_ramp_steps, ramp, cfg.seed,
+                   max_steps_per_epoch=task_cfg.range_steps_per_epoch, log_steps=task_cfg.range_steps_per_epoch,
                    **run_options(cfg.profile))
 
     def summarize(run: Run) -> dict:
@@ -65,7 +65,7 @@ def range_test(cfg: DictConfig) -> dict:
         return {"lr_max": lr_max, "best_range_epoch": epoch, "best_value": value}
 
     row = {"task": task_cfg.name, "criterion": task_cfg.range_criterion}
-    return train_into(out, cfg, make_run, size.range_epochs, 1, row, summarize)
+    return train_into(out, cfg, make_run, task_cfg.range_epochs, 1, row, summarize)
 
 
 def run_and_print(cfg: DictConfig) -> None:

@@ -1,7 +1,7 @@
 """What a reader of a study's runs takes from the study's own configs (configs/experiment/*.yaml) beyond the
 profile: the seeds its sweep runs where the study sizes them per profile, and the paths it routes.
 
-The appendix studies size their seeds per profile (`seed: ${profile_size:study_seeds}` with a `sizes` block,
+The appendix studies size their seeds per profile (`seed: ${study_seeds}`, the field beside their `sizes` block,
 configs/experiment/n_study.yaml and metric_study.yaml), which figures.expected, reading the sweeps from the files
 without a profile, cannot resolve: `study_seeds` resolves them for the profile. The metric study deploys the
 candidates of paths.metric_candidates (its config sets `paths.candidates: ${paths.metric_candidates}`): `routed`
@@ -13,7 +13,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-import core.config  # noqa: F401  (registers the profile_size resolver)
 from core.bench_run import study_experiments
 from core.sweep import as_dict, job_overrides
 
@@ -33,7 +32,9 @@ def study_seeds(study: str, profile: str, experiment_dir: str | None = None) -> 
         raw = str(params.get("seed", ""))
         if "${" not in raw:
             continue
-        value = OmegaConf.create({"profile": {"name": profile}, "sizes": node.get("sizes", {}), "seed": raw}).seed
+        file = OmegaConf.to_container(node)  # unresolved: the file alone has no profile
+        value = OmegaConf.create({"profile": {"name": profile}, "sizes": file.get("sizes", {}),
+                                  "study_seeds": file.get("study_seeds"), "seed": raw}).seed
         seeds |= {int(job["seed"]) for job in map(as_dict, job_overrides({"seed": value}))}
     return sorted(seeds) if seeds else None
 

@@ -45,7 +45,7 @@ def consumers(overrides: list[str]) -> tuple[list[tuple[str, str, dict]], dict]:
         for name in str(base.hydra.sweeper.params.datagen_task).split(","):
             cfg = compose("datagen", [*overrides, f"datagen_task={name}"])
             out.append((f"datagen {name}", cfg.datagen_task.target,
-                        OmegaConf.to_container(cfg.datagen_task.size.args, resolve=True)))
+                        OmegaConf.to_container(cfg.datagen_task.args, resolve=True)))
         cfg = compose("selection", overrides)
         node = OmegaConf.to_container(cfg.task, resolve=True)
         out.append(("selection proxy", node.pop("_target_"), node))
@@ -53,7 +53,7 @@ def consumers(overrides: list[str]) -> tuple[list[tuple[str, str, dict]], dict]:
             # SLS trains the authors' PyTorch ports (configs/bench_schedule/<task>_sls.yaml), whose inputs may differ
             for schedule, reader in (("constant", name), ("sls", f"{name}/sls")):
                 cfg = compose("benchmark", [*overrides, f"bench_task={name}", f"schedule={schedule}"])
-                node = OmegaConf.to_container(cfg.bench_task.size.build, resolve=True)
+                node = OmegaConf.to_container(cfg.bench_task.build, resolve=True)
                 out.append((f"benchmark {reader}", node.pop("_target_"), node))
     return out, paths
 

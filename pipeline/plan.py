@@ -161,9 +161,9 @@ class Planner:
         for name in tasks:
             cfg = self.compose("datagen", [f"datagen_task={name}"])
             plan = task_plan(cfg)
-            args = OmegaConf.to_container(cfg.datagen_task.size.args, resolve=True)
+            args = OmegaConf.to_container(cfg.datagen_task.args, resolve=True)
             per_epoch = self.steps_per_epoch(cfg.datagen_task.target, args, args.get("batch_size", 32),
-                                             cfg.datagen_task.size.max_steps_per_epoch)
+                                             cfg.datagen_task.max_steps_per_epoch)
             row.jobs += plan["runs"] if slurm else 1
             row.runs += plan["runs"]
             row.epochs += plan["epochs"]
@@ -221,7 +221,7 @@ class Planner:
 
     def bench_task(self, name: str) -> tuple[DictConfig, float]:
         cfg = self.compose("benchmark", [f"bench_task={name}"])
-        size = cfg.bench_task.size
+        size = cfg.bench_task  # its fields hold the profile's size
         build = OmegaConf.to_container(size.build, resolve=True)
         per_epoch = self.steps_per_epoch(build.pop("_target_"), build, build.get("batch_size", 128),
                                          size.max_steps_per_epoch)
@@ -272,7 +272,7 @@ class Planner:
                 seen.add(key)
             size, per_epoch = self.bench_task(task)
             frequency = int(job.get("schedule.frequency", base.schedule.get("frequency", 3) or 3))
-            epochs = epochs_of(OmegaConf.create({"bench_task": {"size": {"epochs": size.epochs}},
+            epochs = epochs_of(OmegaConf.create({"bench_task": {"epochs": size.epochs},
                                                  "schedule": {"frequency": frequency},
                                                  "scale_epochs_with_frequency": base.scale_epochs_with_frequency}))
             row.runs += 1

@@ -27,7 +27,7 @@ from figures.decisions import model_rows
 from conftest import REPO
 from test_figures_render import compose_cfg, write_run
 
-SYNTHETIC = ("sizes.smoke.synthetic_points=256",)  # 77 held-out points (test_arc_train)
+SYNTHETIC = ("data.synthetic_points=256",)  # 77 held-out points (test_arc_train)
 
 
 def train_cfg(root: Path, *overrides: str):
@@ -102,7 +102,7 @@ def test_a_model_that_always_decreases_predicts_the_true_label_mix_as_its_decrea
 
 
 def test_no_held_out_split_is_said_and_leaves_the_columns_empty(tmp_path, capsys):
-    arc_model.stage.train_candidate(train_cfg(tmp_path, "sizes.smoke.holdout=0"))
+    arc_model.stage.train_candidate(train_cfg(tmp_path, "data.holdout=0"))
     table = candidate_table(tmp_path / "artifacts/smoke/candidates")
     assert "skip: held-out decisions of 1 candidate(s)" in capsys.readouterr().out
     assert table[DECISION_COLUMNS].isna().all(axis=None)

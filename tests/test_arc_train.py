@@ -20,7 +20,7 @@ from core.felog import parse_log
 from conftest import REPO, compose_cfg, compose_stage, one_line, run_module
 
 
-SYNTHETIC = ("sizes.smoke.synthetic_points=256",)  # SYNTHETIC points, so these tests need no datagen output
+SYNTHETIC = ("data.synthetic_points=256",)  # SYNTHETIC points, so these tests need no datagen output
 
 
 def smoke_cfg(root: Path, *overrides: str):
@@ -57,7 +57,7 @@ def test_multirun_trains_candidates_and_tabulates_their_metrics(tmp_path):
 def test_reads_a_datagen_points_file_and_resumes_after_a_kill(tmp_path, monkeypatch, capsys):
     data = tmp_path / "dataset.parquet"
     synthetic_points(120, seed=3).to_parquet(data)  # what datagen writes (core.points)
-    overrides = ["data.synthetic_points=0", f"data.path={data}", "sizes.smoke.epochs=3", "checkpoint_every=1"]
+    overrides = ["data.synthetic_points=0", f"data.path={data}", "epochs=3", "checkpoint_every=1"]
     straight = arc_model.stage.train_candidate(smoke_cfg(tmp_path / "straight", *overrides))
     cfg = smoke_cfg(tmp_path, *overrides)
 
@@ -114,7 +114,7 @@ def test_candidate_weights_damaged_are_redone_by_train_arc_and_refused_by_select
     from selection.select import finished_candidates
 
     monkeypatch.setenv("ARC_REPRO_ROOT", str(tmp_path))
-    cfg = compose_stage("train_arc", "data.synthetic_points=64", "sizes.smoke.epochs=1")
+    cfg = compose_stage("train_arc", "data.synthetic_points=64", "epochs=1")
     out = train_candidate(cfg)
     reference = {k: v for k, v in read_done(out).items() if k != "seconds"}
     (out / "arc.h5").write_bytes((out / "arc.h5").read_bytes()[:500])  # truncated

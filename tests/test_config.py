@@ -119,7 +119,7 @@ def test_mini_datagen_is_in_the_papers_regime(task):
     cfg = compose_cfg("datagen", ["profile=mini", f"datagen_task={task}"])
     assert cfg.lr_scale == 1 and lr_range(cfg) == list(cfg.datagen_task.lr_range)
     steps = sum(1 for _ in build(task_node(cfg), "datagen_task", device="cpu").train_batches(torch.Generator()))
-    cap = cfg.datagen_task.size.max_steps_per_epoch
+    cap = cfg.datagen_task.max_steps_per_epoch
     assert min(steps, cap or steps) * cfg.frequency_min >= 50
 
 
@@ -137,5 +137,42 @@ def test_paper_count_study_has_the_papers_amount_of_data_under_its_own_root():
     commands = commands.replace("\\\n", " ")  # a shell line continued
     python = [line for line in commands.splitlines() if "-m " in line and "python" in line]
     assert len(python) >= 10 and all("artifacts/mini_paper_count" in line for line in python)
-    assert all("sizes.mini.epochs=300" in line for line in python if "-m arc_model " in line)
+    assert all(" epochs=300" in line for line in python if "-m arc_model " in line)
     assert "runs=$runs" in commands and "6 12 18 24 30 36 42" in commands
+
+
+# ---- one sizing idiom: a field per sized key, reading the active profile's entry of the `sizes` block beside it ----
+@pytest.mark.parametrize("profile", ["smoke", "mini", "paper"])
+def test_a_sized_field_is_overridden_without_naming_the_profile(profile):
+    import experiments.config  # noqa: F401
+    from core.bench_run import run_dir
+
+    common = [f"profile={profile}", "bench_task=ptb", "schedule=constant"]
+    plain = compose_cfg("benchmark", common)
+    flat = compose_cfg("benchmark", [*common, "bench_task.epochs=7"])
+    spelled = compose_cfg("benchmark", [*common, f"bench_task.sizes.{profile}.epochs=7"])
+    assert plain.bench_task.epochs == plain.bench_task.sizes[profile].epochs != 7
+    assert flat.bench_task.epochs == spelled.bench_task.epochs == 7
+    assert flat.bench_task.build == plain.bench_task.build  # the rest of the profile's size is untouched
+    # the run is named by what it computes, however the override was spelled; 7 epochs is another run
+    assert run_dir(flat, 0.1, {}, None) == run_dir(spelled, 0.1, {}, None) != run_dir(plain, 0.1, {}, None)
+
+
+def test_every_stage_sizes_its_fields_the_same_way():
+    import arc_model.config  # noqa: F401
+    import datagen.config  # noqa: F401
+    import selection.config  # noqa: F401
+
+    datagen = compose_cfg("datagen", ["profile=mini", "datagen_task=imdb_lstm", "datagen_task.max_steps_per_epoch=3",
+                                      "runs=2"])
+    assert datagen.datagen_task.max_steps_per_epoch == 3 and datagen.runs == 2
+    assert datagen.datagen_task.args == datagen.datagen_task.sizes.mini.args
+    train_arc = compose_cfg("train_arc", ["profile=mini", "epochs=300", "data.holdout=0"])
+    assert (train_arc.epochs, train_arc.data.holdout) == (300, 0) and train_arc.sizes.mini.epochs != 300
+    study = compose_cfg("benchmark", ["profile=mini", "experiment=n_study", "study_seeds='0,1,2'"])
+    assert study.study_seeds == "0,1,2"
+    from core.sweep import as_dict, sweep_jobs
+
+    jobs = sweep_jobs("benchmark", ["experiment=n_study", "profile=mini", "study_seeds='0,1,2'"])
+    assert {as_dict(job)["seed"] for job in jobs} == {"0", "1", "2"}
+    assert {as_dict(job)["seed"] for job in sweep_jobs("benchmark", ["experiment=n_study", "profile=mini"])} == {"0", "1"}

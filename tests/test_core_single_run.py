@@ -37,7 +37,7 @@ def test_smoke_run_writes_its_outputs_and_a_rerun_skips(tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):
-    args = ["profile=smoke", "sizes.smoke.epochs=25", "task.sizes.smoke.n_train=1000"]
+    args = ["profile=smoke", "epochs=25", "task.build.n_train=1000"]
     reference = run_module("core.single_run", *args, cwd=tmp_path / "straight")
     assert reference.returncode == 0, reference.stderr
 

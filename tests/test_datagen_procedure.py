@@ -195,7 +195,7 @@ def datagen_spec(points: int = 2):
     plan = draw_run(cfg.datagen_task.name, cfg.datagen_task.number, 0, cfg.seed, list(cfg.optimizers),
                     lr_range(cfg), (cfg.frequency_min, cfg.frequency_max))
     return RunSpec(plan, json.dumps(node, sort_keys=True), points, cfg.sgd_momentum,
-                   cfg.datagen_task.size.max_steps_per_epoch, "cpu")
+                   cfg.datagen_task.max_steps_per_epoch, "cpu")
 
 
 @pytest.mark.parametrize("damage", ["progress.pt", "C-1.pt"])

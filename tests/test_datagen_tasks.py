@@ -117,7 +117,7 @@ def test_paper_task6_reads_imagenet_resnet50_and_fe_pipeline(tmp_path, monkeypat
     cub200_tree(tmp_path, classes=[f"{i:03d}.C" for i in range(5)])  # 20 images
     weights = tmp_path / "weights" / RESNET50_FILE
     cfg = compose_cfg("datagen", "profile=paper", "datagen_task=cub200_multitask", f"paths.weights={weights.parent}")
-    assert cfg.datagen_task.size.args.backbone_weights == str(weights)
+    assert cfg.datagen_task.args.backbone_weights == str(weights)
     args = dict(source="fe", arch="paper", root_dir=str(tmp_path), batch_size=2, image_size=64)
     with pytest.raises(DataError, match=f"{weights}.*ResNet50_Weights.IMAGENET1K_V1"):  # checked before any work
         Cub200MultiTask(backbone_weights=str(weights), **args)

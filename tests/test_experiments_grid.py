@@ -229,7 +229,7 @@ def test_a_damaged_range_test_is_refused_by_the_benchmark(tmp_path, monkeypatch)
 
 
 GRID = ["-m", "profile=smoke", "bench_task=ptb", "schedule=constant", "lr0=1.0", "seed=0,1,2,3",
-        "hydra/launcher=local", "bench_task.sizes.smoke.epochs=30", "bench_task.sizes.smoke.build.max_train_chunks=1024"]
+        "hydra/launcher=local", "bench_task.epochs=30", "bench_task.sizes.smoke.build.max_train_chunks=1024"]
 
 
 @pytest.mark.slow
@@ -256,7 +256,7 @@ def test_a_killed_joblib_worker_fails_the_benchmark_grid_naming_its_runs_and_a_r
 @pytest.mark.slow
 def test_two_concurrent_grids_on_the_same_artifacts_lock_per_run_and_agree(tmp_path):
     grid = ["-m", "profile=smoke", "bench_task=ptb", "schedule=constant,greedy", "lr0=1.0", "seed=0,1",
-            "bench_task.sizes.smoke.epochs=8", "bench_task.sizes.smoke.build.max_train_chunks=1024"]
+            "bench_task.epochs=8", "bench_task.sizes.smoke.build.max_train_chunks=1024"]
     first, second = start("experiments.benchmark", tmp_path, *grid), start("experiments.benchmark", tmp_path, *grid)
     (code_a, out_a, err_a), (code_b, out_b, err_b) = finish(first, 300), finish(second, 300)
     assert code_a == 0 and code_b == 0, err_a[-2000:] + err_b[-2000:]

@@ -110,7 +110,7 @@ def test_paper_mscoco_backbone_is_keras_resnet50_file_under_paths_weights():
 
     cfg = compose_cfg("benchmark", "profile=paper", "bench_task=mscoco")
     assert cfg.paths.weights == f"{cfg.paths.root}/weights"
-    build = cfg.bench_task.size.build
+    build = cfg.bench_task.build
     assert build.backbone == "keras_resnet50" and build.weights_dir == cfg.paths.weights
     assert build.input_preprocessing == "pipeline"
     inputs = CocoTask.paper_inputs(build.root_dir, backbone=build.backbone, weights_dir=build.weights_dir)

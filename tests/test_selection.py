@@ -48,7 +48,7 @@ def make_candidate(root, name, candidate):
     return out
 
 
-SCORE = ("selection", "-m", "profile=smoke", "sizes.smoke.epochs=4", "candidate=1,2")
+SCORE = ("selection", "-m", "profile=smoke", "epochs=4", "candidate=1,2")
 
 
 @pytest.mark.slow

@@ -31,10 +31,10 @@ def bench_cfg(*overrides: str):
 @pytest.mark.parametrize("task", ["cifar10", "mscoco", "ptb"])
 @pytest.mark.parametrize("profile", ["smoke", "mini", "paper"])
 def test_schedule_sls_selects_the_sls_port_and_no_other_schedule_does(task, profile):
-    build_node = bench_cfg(f"profile={profile}", f"bench_task={task}", "schedule=sls").bench_task.size.build
+    build_node = bench_cfg(f"profile={profile}", f"bench_task={task}", "schedule=sls").bench_task.build
     assert build_node.variant == "sls"
     for schedule in ("constant", "arc", "sc"):
-        assert bench_cfg(f"profile={profile}", f"bench_task={task}", f"schedule={schedule}").bench_task.size.build.get(
+        assert bench_cfg(f"profile={profile}", f"bench_task={task}", f"schedule={schedule}").bench_task.build.get(
             "variant", "keras") == "keras"
     if task == "mscoco" and profile == "paper":  # the port used torchvision's pretrained ResNet50
         assert build_node.backbone == "torchvision_resnet50"
@@ -66,7 +66,7 @@ def test_cifar_sls_port_starts_as_torch_does():
 
 def test_cifar_stand_in_takes_the_same_switch():
     cfg = bench_cfg("profile=smoke", "bench_task=cifar10", "schedule=sls")
-    task = build(cfg.bench_task.size.build, "bench_task.size.build")
+    task = build(cfg.bench_task.build, "bench_task.build")
     model = task.build_model()
     assert sum(type(m).__name__ == "Residual" for m in model.modules()) == 3
 

@@ -51,13 +51,13 @@ def test_smoke_pipeline_runs_end_to_end_through_submitit(tmp_path, monkeypatch):
     in_process(datagen.correct, "correct", ["profile=smoke"])
     assert (art / "dataset" / "dataset.parquet").is_file()
 
-    arc = run_module("arc_model", "-m", "profile=smoke", LOCAL, "candidate=1", "sizes.smoke.epochs=1", cwd=tmp_path)
+    arc = run_module("arc_model", "-m", "profile=smoke", LOCAL, "candidate=1", "epochs=1", cwd=tmp_path)
     assert arc.returncode == 0, arc.stderr[-3000:]
     (candidate,) = [p.parent for p in (art / "candidates").glob("*/DONE")]
 
     # scoring: a job per candidate x LR0 x repeat; no job writes the winner
     score = run_module("selection", "-m", "profile=smoke", LOCAL, "candidate=1", "lr0=0.1", "repeat=0", "lr0s=[0.1]",
-                       "sizes.smoke.epochs=1", cwd=tmp_path)
+                       "epochs=1", cwd=tmp_path)
     assert score.returncode == 0, score.stderr[-3000:]
     assert (art / "selection" / "runs" / candidate.name / "lr0.1-r0" / "DONE").is_file()
     assert not (art / "selection" / "arc.h5").exists() and not (art / "selection" / "scores.csv").exists()
@@ -68,7 +68,7 @@ def test_smoke_pipeline_runs_end_to_end_through_submitit(tmp_path, monkeypatch):
     env = {**os.environ, "PYTHONHASHSEED": "0", "ARC_REPRO_ROOT": str(tmp_path)}
     bench = subprocess.Popen([sys.executable, "-m", "experiments.benchmark", "-m", "experiment=table2_cifar10",
                               "profile=smoke", LOCAL, "schedule=arc", "lr0=0.01", "seed=0",
-                              "bench_task.sizes.smoke.epochs=100", "sizes.smoke.checkpoint_every=1"],
+                              "bench_task.epochs=100", "checkpoint_every=1"],
                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline, task = time.time() + 120, None
