@@ -7,8 +7,9 @@
    the first moment's command, beside it (the stages are single-threaded, so the two share the 2 cores) the kill
    sequence in a second root: for each moment, start `make reproduce PROFILE=smoke`, wait until make starts that
    command, then u x (the reference's duration of that command, waiting for the reference to finish it if need
-   be), and SIGKILL the whole process group (make, the stage, its pool and joblib workers). A command that finishes sooner on a rerun (finished work
-   is skipped) takes the kill into a later one; a moment after the pipeline has finished fails the test.
+   be), and SIGKILL the whole process group (make, the stage, its pool and joblib workers). A command that finishes
+   sooner on a rerun (finished work is skipped: a finished benchmark study reruns in seconds) takes the kill to the
+   start of the next one; a moment after the pipeline has finished fails the test.
 3. Reruns `make reproduce PROFILE=smoke` until it exits 0 (once must be enough), then compares every table file
    with the reference's: byte for byte (Tables 2-4 in every format, the per-task tables, scores, the label report),
    and results.csv / candidates.csv with their wall-time columns dropped (the only columns a kill may change).
@@ -73,6 +74,12 @@ class Make:
             if len(self.commands) > index:
                 return self.started + self.commands[index][0]
         return None
+
+    def wait_until(self, deadline: float, index: int) -> None:
+        """Until `deadline` (monotonic time), or sooner once make has started the command after `index`, or exited."""
+        with self.lock:
+            while time.monotonic() < deadline and len(self.commands) < index + 2 and self.ended is None:
+                self.lock.wait(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def kill(self) -> str | None:
         """SIGKILL the process group; the command that was running, or None if make had already ended."""
@@ -217,8 +224,9 @@ def main(argv: list[str] | None = None) -> int:
             make.wait()
             print(f"FAIL: the uninterrupted `make reproduce PROFILE=smoke` failed (see {root}/reference.log)")
             return 1
-        if started is not None:
-            time.sleep(max(0.0, started + fraction * duration - time.monotonic()))
+        if started is not None:  # a rerun skips finished work: a command may end long before the reference's
+            make.wait_until(started + fraction * duration, index)  # duration, and the kill then falls at the
+            # start of the next command instead of drifting on (past the pipeline's end, for the last moments)
         running = make.kill()
         code = make.wait()
         if running is None:

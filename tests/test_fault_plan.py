@@ -35,3 +35,29 @@ def test_the_smoke_pipeline_has_at_least_ten_stages_to_kill_in():
     commands = planned_commands()
     stages = {stage_of(c) for c in commands}
     assert {"datagen", "selection", "benchmark", "figures"} <= stages and len(stages) >= 10
+
+
+def test_a_kill_waits_for_its_moment_but_not_past_the_start_of_the_next_command():
+    """A rerun skips finished work, so a command can end long before the reference's duration of it: the kill then
+    comes when make starts the next command, not later (kills for finished benchmark studies ran past the end)."""
+    import threading
+    import time
+
+    from fault_injection import Make
+
+    make = Make.__new__(Make)  # the waiting logic alone: no make process
+    make.commands, make.lock, make.ended = [(0.0, "first")], threading.Condition(), None
+    start = time.monotonic()
+    make.wait_until(start + 0.3, 0)  # nothing else happens: the moment itself
+    assert 0.3 <= time.monotonic() - start < 2
+
+    def next_command():
+        time.sleep(0.2)
+        with make.lock:
+            make.commands.append((0.2, "second"))
+            make.lock.notify_all()
+
+    threading.Thread(target=next_command).start()
+    start = time.monotonic()
+    make.wait_until(start + 30, 0)  # the moment lies beyond the command's end
+    assert 0.2 <= time.monotonic() - start < 5 and len(make.commands) == 2
