@@ -25,7 +25,8 @@ With the joblib launcher (hydra/launcher=local) a command exited ~1 s after its 
 files, `make bench BENCH=grid`), 0.7 s of it loky waiting at interpreter exit for its idle workers to exit by
 themselves; killing them once the sweep ends takes 0.06 s (`stop_workers`; every job has returned by then).
 """
-
+# No `from __future__ import annotations` here: Hydra's plugin scan executes this module without a sys.modules entry,
+# and a dataclass with string annotations then fails to build (CoveringSweeperConf below).
 import contextlib
 import shutil
 from collections.abc import Sequence
