@@ -86,7 +86,8 @@ def benchmark_one(cfg: DictConfig) -> dict | None:
 
     def make_run() -> Run:
         return Run(task, optimizer, lr0 if lr0 is not None else 1.0, schedule, cfg.seed,
-                   max_steps_per_epoch=task_cfg.max_steps_per_epoch, log_steps=task_cfg.log_steps, **run_options(cfg.profile))
+                   max_steps_per_epoch=task_cfg.max_steps_per_epoch, log_steps=task_cfg.log_steps,
+                   **run_options(cfg.profile))
 
     return train_into(out, cfg, make_run, epochs, cfg.checkpoint_every, row,
                       checkpoint_seconds=cfg.checkpoint_seconds)

@@ -221,20 +221,20 @@ class Planner:
 
     def bench_task(self, name: str) -> tuple[DictConfig, float]:
         cfg = self.compose("benchmark", [f"bench_task={name}"])
-        size = cfg.bench_task  # its fields hold the profile's size
-        build = OmegaConf.to_container(size.build, resolve=True)
+        task = cfg.bench_task  # its sized fields hold this profile's size
+        build = OmegaConf.to_container(task.build, resolve=True)
         per_epoch = self.steps_per_epoch(build.pop("_target_"), build, build.get("batch_size", 128),
-                                         size.max_steps_per_epoch)
-        return size, per_epoch
+                                         task.max_steps_per_epoch)
+        return task, per_epoch
 
     def range_test(self) -> Row:
         base, jobs = self.sweep("range_test")
         row = Row("5 range-test", "range_test", jobs=len(jobs), runs=len(jobs))
         for job in jobs:
             name = job.get("bench_task", base.bench_task.name)
-            size, _ = self.bench_task(name)
-            row.epochs += size.range_epochs
-            steps = size.range_epochs * size.range_steps_per_epoch
+            task, _ = self.bench_task(name)
+            row.epochs += task.range_epochs
+            steps = task.range_epochs * task.range_steps_per_epoch
             row.steps += steps
             self.hours(steps, name, row)
         row.notes.append("each range-test 'epoch' is a full evaluation (not counted)")
@@ -270,9 +270,9 @@ class Planner:
                 if key in seen:
                     continue
                 seen.add(key)
-            size, per_epoch = self.bench_task(task)
+            task_cfg, per_epoch = self.bench_task(task)
             frequency = int(job.get("schedule.frequency", base.schedule.get("frequency", 3) or 3))
-            epochs = epochs_of(OmegaConf.create({"bench_task": {"epochs": size.epochs},
+            epochs = epochs_of(OmegaConf.create({"bench_task": {"epochs": task_cfg.epochs},
                                                  "schedule": {"frequency": frequency},
                                                  "scale_epochs_with_frequency": base.scale_epochs_with_frequency}))
             row.runs += 1

@@ -175,4 +175,5 @@ def test_every_stage_sizes_its_fields_the_same_way():
 
     jobs = sweep_jobs("benchmark", ["experiment=n_study", "profile=mini", "study_seeds='0,1,2'"])
     assert {as_dict(job)["seed"] for job in jobs} == {"0", "1", "2"}
-    assert {as_dict(job)["seed"] for job in sweep_jobs("benchmark", ["experiment=n_study", "profile=mini"])} == {"0", "1"}
+    default = sweep_jobs("benchmark", ["experiment=n_study", "profile=mini"])
+    assert {as_dict(job)["seed"] for job in default} == {"0", "1"}
