@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 
 # setup: the lock is a complete `pip freeze --all`, installed with --no-deps so that nothing outside it comes in:
 # fastestimator 1.7 asks for opencv-python==4.7.0.72, which would land beside the lock's opencv-python-headless in
-# the same cv2/ directory. A venv that already has both gets the headless one reinstalled whole (step 3).
+# the same cv2/ directory. A venv that already has both gets the headless one reinstalled whole (step 3). A package
+# the lock no longer holds is removed (step 2), so an existing venv ends as a fresh one would.
 OPENCV_HEADLESS = $(shell grep -i '^opencv-python-headless==' requirements-lock.txt)
 
 setup: $(STAMP) ## create .venv with exactly requirements-lock.txt (about 8 GB); ends with what it holds and its size
@@ -23,8 +24,13 @@ setup: $(STAMP) ## create .venv with exactly requirements-lock.txt (about 8 GB);
 $(STAMP): requirements-lock.txt pyproject.toml
 	@echo "setup [1/4] virtual environment $(VENV) ($$($(PYTHON) --version))"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "setup [2/4] $$(grep -c '==' requirements-lock.txt) pinned packages of requirements-lock.txt, --no-deps (about 8 GB, minutes)"
+	@echo "setup [2/4] $$(grep -c '==' requirements-lock.txt) pinned packages of requirements-lock.txt, --no-deps (about 8 GB, minutes); nothing else"
 	$(PY) -m pip install --no-deps -r requirements-lock.txt
+	@grep '==' requirements-lock.txt | cut -d= -f1 | tr A-Z_ a-z- | sort > $(VENV)/.locked-names; \
+	extra="$$($(PY) -m pip list --format=freeze --exclude-editable 2>/dev/null | cut -d= -f1 | tr A-Z_ a-z- | sort \
+	  | comm -23 - $(VENV)/.locked-names | grep -v -x opencv-python)"; rm -f $(VENV)/.locked-names; \
+	if [ -n "$$extra" ]; then echo "  removing what the lock does not hold:" $$extra; \
+	  $(PY) -m pip uninstall --quiet -y $$extra; fi
 	@echo "setup [3/4] one OpenCV ($(OPENCV_HEADLESS))"
 	@if $(PY) -m pip show opencv-python >/dev/null 2>&1; then \
 	  rm -rf $(VENV)/.opencv && $(PY) -m pip download --quiet --no-deps -d $(VENV)/.opencv "$(OPENCV_HEADLESS)" \

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 import arc_model.config  # noqa: F401  (registers the schema)
 from arc_model.loss import CLASS_NAMES
-from core.artifacts import atomic_write_text
+from core.artifacts import atomic_write_text, read_parquet
 from core.cli import stage
 from core.errors import DataError
 from core.runs import finished_runs
@@ -86,7 +86,7 @@ def diagnose(cfg: DictConfig) -> None:
         raise DataError(f"no finished ARC candidates under {candidates_dir} (run `make train_arc` first)")
     features, labels, predicted, epoch_frames, cache, skipped = [], [], [], [], {}, set()
     for run_dir in runs.run_dir:
-        epoch_frames.append(pd.read_parquet(Path(run_dir) / "epochs.parquet"))
+        epoch_frames.append(read_parquet(Path(run_dir) / "epochs.parquet"))
         try:
             held = heldout_set(run_dir, cfg.data.path, cfg.data.trust_pickle, cache)
         except DataError as err:  # e.g. paper: data.holdout=0

@@ -25,7 +25,7 @@ from arc_model.preprocess import check_preprocessing
 from arc_model.synthetic import synthetic_points
 from arc_model.candidate_trainer import CandidateTrainer
 from arc_model.weights import load_keras_h5, save_keras_h5
-from core.artifacts import atomic_write, check_parquet, config_digest, location_free, read_done
+from core.artifacts import atomic_write_parquet, check_parquet, config_digest, location_free, read_done
 from core.config import check_profile
 from core.errors import ConfigError, CorruptArtifact, DataError
 from core.runs import resume_into
@@ -92,7 +92,7 @@ def train_candidate(cfg: DictConfig) -> Path:
         for metric, best in trainer.best.items():
             save_keras_h5(trainer.model_from(best["model"]), out / f"best_{metric}.h5")
         frame = pd.DataFrame(trainer.rows)
-        atomic_write(out / "epochs.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        atomic_write_parquet(out / "epochs.parquet", frame)
         final = {k: v for k, v in trainer.rows[-1].items() if k in MODES or k == "val_ce"}
         print(f"{out}: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
         return {"candidate": cfg.candidate, "data": tag, "preprocessing": cfg.preprocessing, "points": len(points),

@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 DONE_MARKER = "DONE"
+# Every Parquet file of the pipeline is written and read with fastparquet, named here rather than left to pandas'
+# "auto", which tries pyarrow first. The pyarrow once locked (26.0.1) does not import beside FastEstimator's numpy
+# 1.26.4 ("pyarrow requires NumPy 2.0 or newer"): every read and write tried it, failed (~10 ms) and fell back to
+# fastparquet, which therefore wrote every file so far (docs/measurements.md). fastparquet comes with FastEstimator.
+PARQUET_ENGINE = "fastparquet"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -40,6 +45,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def atomic_write_parquet(path: str | os.PathLike, frame) -> Path:
+    """`frame` (a pandas DataFrame) as the Parquet file `path`, without its index, in one rename."""
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False, engine=PARQUET_ENGINE))
+
+
+def read_parquet(path: str | os.PathLike, **kwargs):
+    """The Parquet file `path` as a pandas DataFrame (pandas.read_parquet's `kwargs`), with PARQUET_ENGINE."""
+    import pandas as pd
+
+    return pd.read_parquet(path, engine=PARQUET_ENGINE, **kwargs)
+
+
 def config_digest(config: Any, length: int = 8) -> str:
     """Short stable hash of a JSON-able config, used to name run directories."""
     blob = json.dumps(config, sort_keys=True, default=str).encode()
@@ -51,12 +68,20 @@ def location_free(cfg) -> dict:
     (`<paths.data>`): what a run computes, not where its files lie. A digest of it names the run, so the same
     experiment under another artifacts root gets the same run directories (a task's paper-profile `root_dir:
     ${paths.data}` once tied every benchmark run's name to the root)."""
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf, open_dict, read_write
 
-    masked = cfg.copy()
-    for key in list(masked.paths.keys()):
-        masked.paths[key] = f"<paths.{key}>"
-    return OmegaConf.to_container(masked, resolve=True)
+    # masked in place and restored, not on a copy: a copy of the whole config was a third of the cost of naming a
+    # run, and the table readers and the benchmark's sweeper name every run of a study (docs/measurements.md)
+    paths = cfg.paths
+    raw = {key: paths._get_node(key)._value() for key in paths}  # values as written: interpolations unresolved
+    with read_write(paths), open_dict(paths):
+        try:
+            for key in raw:
+                paths[key] = f"<paths.{key}>"
+            return OmegaConf.to_container(cfg, resolve=True)
+        finally:
+            for key, value in raw.items():
+                paths[key] = value
 
 
 def is_done(run_dir: str | os.PathLike) -> bool:
@@ -85,17 +110,15 @@ def read_done(run_dir: str | os.PathLike) -> dict:
 
 
 def check_parquet(path: str | os.PathLike) -> Path:
-    """`path` if it is a readable Parquet file (read whole, with pandas' engine); else CorruptArtifact naming it.
+    """`path` if it is a readable Parquet file (read whole, as read_parquet reads it); else CorruptArtifact naming it.
     The files checked are small (a run's epochs and steps), so a stage can check every finished run on a rerun."""
-    import pandas as pd
-
     from core.errors import CorruptArtifact, one_line
 
     path = Path(path)
     if not path.is_file():
         raise CorruptArtifact(f"{path}: missing")
     try:
-        pd.read_parquet(path)
+        read_parquet(path)
     except Exception as err:  # noqa: BLE001 (the engines raise several types for truncated or foreign files)
         raise CorruptArtifact(f"{path}: not a readable Parquet file ({one_line(err)})") from None
     return path

@@ -9,9 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+import functools
+
+import omegaconf.base
 from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
-from omegaconf import II, MISSING
+from omegaconf import II, MISSING, grammar_parser
+
+# OmegaConf parses an interpolation with its ANTLR grammar every time the value is read, ~1-2 ms a string (omegaconf
+# 2.3: base.py `_maybe_resolve_interpolation`). The sizing rule below makes every sized field an interpolation, and
+# naming a run resolves its whole config (core.artifacts.location_free), so the readers that name every run of a
+# study parsed the same dozen strings thousands of times (docs/measurements.md). A parse tree depends on the string
+# alone and resolving only reads it, so the trees are kept. [I] This replaces omegaconf.base's module attribute, a
+# library internal: requirements-lock.txt pins omegaconf, and tests/test_config.py checks the memo is in place.
+if not hasattr(omegaconf.base.parse, "cache_info"):
+    omegaconf.base.parse = functools.lru_cache(maxsize=4096)(grammar_parser.parse)
 
 
 @dataclass

@@ -23,6 +23,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.artifacts import read_parquet
 from core.errors import DataError, one_line
 
 if TYPE_CHECKING:  # read_points imports pandas: ARC inference (arc_model.ARCScheduler) needs only ACTIONS from here
@@ -94,7 +95,7 @@ def read_points(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"ARC points file not found: {path}")
     try:
-        frame = pd.read_parquet(path)
-    except Exception as err:  # noqa: BLE001 (pyarrow raises several types for truncated or foreign files)
+        frame = read_parquet(path)
+    except Exception as err:  # noqa: BLE001 (the engine raises several types for truncated or foreign files)
         raise DataError(f"cannot read ARC points file {path}: {one_line(err)}") from None
     return validate_points(frame, path)

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from core.artifacts import DONE_MARKER, atomic_write, atomic_write_text, check_parquet, is_done, mark_done, read_done
+from core.artifacts import (DONE_MARKER, atomic_write_parquet, atomic_write_text, check_parquet, is_done, mark_done,
+                            read_done)
 from core.errors import CheckpointError, CorruptArtifact
 
 if TYPE_CHECKING:  # torch and pandas load in the job that trains or reads runs, not in a sweep's main process
@@ -172,8 +173,8 @@ def train_into(out: Path, cfg: DictConfig, make_run: Callable[[], Run], epochs: 
         history = run.history
         wall = float(sum(history.epoch_seconds))  # kept in the checkpoint, so it adds up across resumes
         run.finish_log(wall)
-        atomic_write(out / "epochs.parquet", lambda tmp: history.epoch_frame().to_parquet(tmp, index=False))
-        atomic_write(out / "steps.parquet", lambda tmp: history.step_frame().to_parquet(tmp, index=False))
+        atomic_write_parquet(out / "epochs.parquet", history.epoch_frame())
+        atomic_write_parquet(out / "steps.parquet", history.step_frame())
         best, best_epoch = history.best_metric(run.task.metric_mode)
         final = history.eval_metric[-1] if history.eval_metric else math.nan
         print(f"{out}: {run.task.metric_name} best {best:.4f} at epoch {best_epoch}, diverged={history.diverged}")

@@ -26,7 +26,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 import datagen.config  # noqa: F401  (registers the schemas)
-from core.artifacts import atomic_write, atomic_write_text, mark_done
+from core.artifacts import atomic_write, atomic_write_parquet, atomic_write_text, mark_done, read_parquet
 from core.cli import stage
 from core.errors import ConfigError, CorruptArtifact, DataError, one_line
 from core.points import RULES, TIES, corrected_label, validate_points
@@ -132,8 +132,8 @@ def read_runs(input_dir: Path) -> pd.DataFrame:
     frames = []
     for file in files:
         try:
-            frame = pd.read_parquet(file)
-        except Exception as err:  # noqa: BLE001 (pyarrow raises several types for damaged files)
+            frame = read_parquet(file)
+        except Exception as err:  # noqa: BLE001 (the engine raises several types for damaged files)
             raise CorruptArtifact(f"cannot read run file {file}: {one_line(err)} (rerun `make datagen`: it generates "
                                   "a damaged run again)") from None
         if len(frame):  # a run that diverged in its first cycle has no points
@@ -155,7 +155,7 @@ def run_correction(cfg: DictConfig) -> Path:
     out = Path(cfg.paths.dataset)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    atomic_write(out / "dataset.parquet", lambda tmp: points.to_parquet(tmp, index=False))
+    atomic_write_parquet(out / "dataset.parquet", points)
     atomic_write(out / "report.csv", lambda tmp: report.to_csv(tmp))
     text = (f"label 0 raise, 1 keep, 2 decrease; rule={cfg.rule}, last_point={cfg.last_point}, ties={cfg.ties}\n"
             f"{report.to_string(float_format=lambda v: f'{v:.3f}')}\n\n"

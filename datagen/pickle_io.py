@@ -9,7 +9,7 @@ import argparse
 import pickle
 from pathlib import Path
 
-from core.artifacts import atomic_write
+from core.artifacts import atomic_write, atomic_write_parquet
 from core.errors import exit_on_user_error
 from core.offline_pickle import read_offline_pickle, to_offline_layout
 from core.points import read_points
@@ -23,7 +23,7 @@ def export_pickle(points_file: Path, out: Path, resize: str = "linear") -> Path:
 
 def import_pickle(pickle_file: Path, out: Path, trust_pickle: bool = False) -> Path:
     frame = read_offline_pickle(pickle_file, trust_pickle)
-    return atomic_write(out, lambda tmp: frame.to_parquet(tmp, index=False))
+    return atomic_write_parquet(out, frame)
 
 
 @exit_on_user_error

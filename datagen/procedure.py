@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.artifacts import atomic_write
+from core.artifacts import atomic_write, atomic_write_parquet
 from core.errors import CheckpointError, ConfigError
 from core.history import RunHistory
 from core.points import ACTIONS, COLUMNS, order
@@ -207,6 +207,6 @@ def _generate_run(spec: RunSpec, out_file: Path, work: Path, pool: BranchPool, l
             f"label {row['label_raw']}, continue with {row['chosen']}, l* {replicate:.4g}")
 
     frame = pd.DataFrame(progress["rows"], columns=list(COLUMNS))
-    atomic_write(out_file, lambda tmp: frame.to_parquet(tmp, index=False))
+    atomic_write_parquet(out_file, frame)
     shutil.rmtree(work)
     return out_file

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.artifacts import atomic_write, atomic_write_text, mark_done
+from core.artifacts import atomic_write_parquet, atomic_write_text, mark_done
 from core.errors import DataError
 from core.felog import parse_log
 
@@ -141,7 +141,7 @@ def convert(logs_dir: str | Path, out: str | Path, fe) -> dict:
             frame = epoch_frame(history, metric, loss, lr0)
             run_dir = out / task / f"{path.parent.parent.name}-{path.stem}"
             run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write(run_dir / "epochs.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+            atomic_write_parquet(run_dir / "epochs.parquet", frame)
             shutil.copyfile(path, run_dir / "log.txt")
             best, best_epoch = best_of(frame.eval_metric.tolist(), mode)
             finish = history["train"].get("total_time", {})

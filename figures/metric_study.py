@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import spearmanr
 
+from core.artifacts import read_parquet
 from core.runs import finished_runs
 
 MODES = {"accuracy": "max", "mcc": "max", "val_loss": "min", "calibration_error": "min", "weighted_accuracy": "max"}
@@ -24,7 +25,7 @@ def model_metrics(candidates_dir: str | Path) -> pd.DataFrame:
     """One row per (candidate, model file) with the held-out metrics of that model."""
     rows = []
     for r in finished_runs(candidates_dir).itertuples():
-        epochs = pd.read_parquet(Path(r.run_dir) / "epochs.parquet").set_index("epoch")
+        epochs = read_parquet(Path(r.run_dir) / "epochs.parquet").set_index("epoch")
         kept = {f"best_{m}": int(e) for m, e in (r.best_epoch or {}).items()} | {"arc": int(epochs.index.max())}
         for model_file, epoch in kept.items():
             values = epochs.loc[epoch]

@@ -30,6 +30,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from core.artifacts import read_parquet  # noqa: E402
 from core.results import cell_runs  # noqa: E402
 from figures.cells import base, ordered  # noqa: E402
 from figures.paper import FORMATS, display, metric_unit, task_label, task_title  # noqa: E402
@@ -71,7 +72,7 @@ def load_curve(run_dir) -> pd.DataFrame:
     path = Path(run_dir) / "epochs.parquet"
     if not path.is_file():
         return pd.DataFrame(columns=CURVE_COLUMNS)
-    return pd.read_parquet(path).reindex(columns=CURVE_COLUMNS)
+    return read_parquet(path).reindex(columns=CURVE_COLUMNS)
 
 
 def decisions(run_dir, curve: pd.DataFrame | None = None) -> list[tuple[int, float]]:

@@ -177,3 +177,18 @@ def test_every_stage_sizes_its_fields_the_same_way():
     assert {as_dict(job)["seed"] for job in jobs} == {"0", "1", "2"}
     default = sweep_jobs("benchmark", ["experiment=n_study", "profile=mini"])
     assert {as_dict(job)["seed"] for job in default} == {"0", "1"}
+
+
+def test_interpolations_are_parsed_once_per_string_and_resolve_as_before():
+    """core.config keeps OmegaConf's parse trees (every sized field is an interpolation read many times)."""
+    import omegaconf.base
+
+    parse = omegaconf.base.parse
+    assert hasattr(parse, "cache_info"), "core.config did not install the parse memo"
+    cfg = OmegaConf.create({"profile": {"name": "mini"}, "sizes": {"smoke": {"n": 1}, "mini": {"n": 2}},
+                            "n": "${sizes.${profile.name}.n}", "twice": "${n}-${n}"})
+    hits = parse.cache_info().hits
+    assert (cfg.n, cfg.twice, cfg.n) == (2, "2-2", 2)
+    assert parse.cache_info().hits > hits  # the second read of `n` (and `n` inside `twice`) parsed nothing
+    cfg.profile.name = "smoke"  # a tree is the string's alone: the values it resolves to still follow the config
+    assert (cfg.n, cfg.twice) == (1, "1-1")

@@ -79,3 +79,30 @@ def test_readers_of_an_earlier_stage_refuse_damaged_runs(tmp_path):
     with pytest.raises(CorruptArtifact) as info:  # ... without its run's files
         study_rows(tmp_path / "benchmark")
     one_line(str(info.value), "constant-lr1-s1-bbbb", "epochs.parquet")
+
+
+def test_parquet_files_are_read_and_written_with_the_named_engine_alone(tmp_path, monkeypatch):
+    """core.artifacts names fastparquet: pandas' "auto" looked for pyarrow first on every call (the locked pyarrow 26
+    could not import beside numpy 1.26.4: ~10 ms a file, every time). A round trip keeps every value."""
+    import sys
+
+    from core.artifacts import atomic_write_parquet, read_parquet
+
+    class Recorder:  # a finder that only notes the modules looked for
+        looked_for: list[str] = []
+
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "pyarrow":
+                self.looked_for.append(name)
+            return None
+
+    frame = pd.DataFrame({"epoch": [1, 2], "loss": [0.5, float("nan")], "task": ["cifar10", "ptb"],
+                          "diverged": [False, True]})
+    monkeypatch.delitem(sys.modules, "pyarrow", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Recorder(), *sys.meta_path])
+    atomic_write_parquet(tmp_path / "f.parquet", frame)
+    back = read_parquet(tmp_path / "f.parquet")
+    pd.read_parquet(tmp_path / "f.parquet")  # the check can fail: pandas' own default looks for pyarrow
+    assert Recorder.looked_for == ["pyarrow"]
+    pd.testing.assert_frame_equal(back, frame)
+    assert "pyarrow==" not in (Path(__file__).resolve().parents[1] / "requirements-lock.txt").read_text()

@@ -151,6 +151,9 @@ def test_run_identity_does_not_depend_on_where_the_artifacts_lie():
     assert location_free(here)["bench_task"]["sizes"]["paper"]["build"]["root_dir"] == "<paths.data>"
     assert config_digest(location_free(benchmark_cfg("schedule=arc", "lr0=0.001", "paths.root=/a"))) != \
         config_digest(location_free(here))
+    # the paths are masked in place and put back: the config reads as before, its interpolations intact
+    assert here.paths.data == "/a/data" and here.bench_task.sizes.paper.build.root_dir == "/a/data"
+    assert here.paths._get_node("data")._value() == "${paths.root}/data"
 
 
 # ---- SGD momentum in TensorFlow's form for the SGD tasks ----
