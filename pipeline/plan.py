@@ -23,6 +23,7 @@ first override a stage's config refuses (exit status 2).
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -74,9 +75,19 @@ class Planner:
         self.profile = profile.profile.name
         self.paths = profile.paths
         self.options = options_key(**OmegaConf.to_container(profile.profile, resolve=True))
-        path = bench_results or results_path()
+        self.targets = TARGETS_H200
+        self._read_results(bench_results or results_path())
+
+    def _read_results(self, path: Path) -> None:
         self.measured = json.loads(path.read_text()) if path.is_file() else None
-        self.results_path, self.targets = path, TARGETS_H200
+        self.results_path = path
+
+    def with_bench_results(self, path: Path) -> "Planner":
+        """This plan with the bench-gpu results of `path`: the same composed configs (composing every stage's sweep
+        takes tens of seconds, and no config depends on the rates), other rates."""
+        other = copy.copy(self)  # shares the composition cache
+        other._read_results(path)
+        return other
 
     # ---- configs -----------------------------------------------------------------------------------------
     def compose(self, name: str, extra: list[str], hydra: bool = False) -> DictConfig:

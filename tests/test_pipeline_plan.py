@@ -31,8 +31,9 @@ def test_without_gpu_json_every_row_is_guessed(paper_plan):
 def test_measured_rates_replace_guesses_task_by_task(tmp_path, paper_plan):
     base_planner, base = paper_plan
     path = gpu_json(tmp_path / "gpu.json", {"cifar10": 200.0, "arc": 500.0, "svhn_vgg19bn": 10.0})
-    planner = Planner(["profile=paper"], bench_results=path)
+    planner = base_planner.with_bench_results(path)
     rows = {row.study: row for row in planner.rows()}
+    assert base_planner.measured is None  # the shared plan keeps its own (no) results
 
     cifar = rows["table2_cifar10"]  # 85 runs x 30 epochs x 391 steps at the measured 200 steps/s
     assert cifar.basis == "measured" and cifar.rates["cifar10"] == (200.0, "bench-gpu fp32")
@@ -69,9 +70,9 @@ def test_all_datagen_tasks_measured_and_fast_options_fall_back_to_fp32(tmp_path,
     assert rows["table2_cifar10"].rates["cifar10"] == (300.0, "bench-gpu fp32")  # no `fast` measurement
 
 
-def test_print_plan_marks_each_row(tmp_path, capsys):
+def test_print_plan_marks_each_row(tmp_path, capsys, paper_plan):
     path = gpu_json(tmp_path / "gpu.json", {"cifar10": 200.0})
-    print_plan(Planner(["profile=paper"], bench_results=path))
+    print_plan(paper_plan[0].with_bench_results(path))
     out = capsys.readouterr().out
     lines = {line.split()[2]: line for line in out.splitlines() if line.startswith(("1-2 ", "3 ", "4 ", "5 "))}
     assert " measured " in lines["table2_cifar10"] and " guessed " in lines["table3_mscoco"]
@@ -115,13 +116,9 @@ def test_plan_counts_come_from_the_composed_sweeps(paper_plan):
     assert rows["extended_baselines"].runs == 150  # 3 tasks x (plateau, greedy, schedule-free x 3 LR0 + Prodigy) x 5
 
 
-def test_plan_uses_bench_gpu_measurements_when_present(paper_plan):
+def test_plan_uses_bench_gpu_measurements_when_present(paper_plan, tmp_path):
     planner, rows = paper_plan
-    planner.measured = {"tasks": {"cifar10": {"fp32": {"steps_per_s": 500.0}}}}
-    try:
-        row = planner.study("table2_cifar10")
-    finally:
-        planner.measured = None
+    row = planner.with_bench_results(gpu_json(tmp_path / "gpu.json", {"cifar10": 500.0})).study("table2_cifar10")
     assert row.gpu_hours == pytest.approx(rows["table2_cifar10"].steps / 500.0 / 3600)
     assert "bench-gpu fp32" in row.rate
 
