@@ -47,32 +47,80 @@ def as_dict(job: Sequence[str]) -> dict[str, str]:
     return dict(o.split("=", 1) for o in job)
 
 
+class OverrideKinds:
+    """Each distinct override string parsed once (a grid's jobs share their strings; Hydra's parser costs ~1 ms a
+    rule) and sorted as Hydra's config loader sorts it: a config-group choice, a `hydra.` key or a deletion changes
+    what is composed; any other override is a value the loader sets after composing."""
+
+    def __init__(self, repository) -> None:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        self.parser, self.repository, self.parsed = OverridesParser.create(), repository, {}
+
+    def split(self, job: Sequence[str]) -> tuple[tuple[str, ...], list]:
+        """(the job's composing override strings, its value overrides as parsed Overrides), each in job order."""
+        for line in job:
+            if line not in self.parsed:
+                o = self.parser.parse_overrides([line])[0]
+                self.parsed[line] = o, (o.is_delete() or o.is_hydra_override()
+                                        or self.repository.group_exists(o.key_or_group.lstrip("/")))
+        return (tuple(line for line in job if self.parsed[line][1]),
+                [self.parsed[line][0] for line in job if not self.parsed[line][1]])
+
+
 def job_configs(config_name: str, jobs: Sequence[Sequence[str]], hydra: bool = False) -> list[DictConfig]:
     """Each job's composed config, with its `hydra` node if `hydra` (the caller registers the config's schema,
     e.g. `import experiments.config`)."""
     from hydra import compose, initialize_config_dir
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parser, out, composed, parsed_lines = OverridesParser.create(), [], {}, {}
+    out, composed = [], {}
     running = GlobalHydra.instance().is_initialized()  # inside a stage's Hydra app: compose with its loader (CONFIGS)
     with contextlib.nullcontext() if running else initialize_config_dir(str(CONFIGS), version_base="1.3"):
-        repository = GlobalHydra.instance().config_loader().repository  # type: ignore[attr-defined]
+        kinds = OverrideKinds(GlobalHydra.instance().config_loader().repository)  # type: ignore[attr-defined]
         for job in jobs:
-            for line in job:  # a grid's jobs share their override strings: each is parsed once (~1 ms apiece)
-                if line not in parsed_lines:
-                    o = parser.parse_overrides([line])[0]
-                    parsed_lines[line] = o, (o.is_delete() or o.is_hydra_override()
-                                             or repository.group_exists(o.key_or_group.lstrip("/")))
-            groups = tuple(line for line in job if parsed_lines[line][1])
+            groups, values = kinds.split(job)
             if groups not in composed:
                 composed[groups] = compose(config_name, list(groups), return_hydra_config=hydra)
             cfg = composed[groups].copy()
-            ConfigLoaderImpl._apply_overrides_to_config([parsed_lines[line][0] for line in job
-                                                         if not parsed_lines[line][1]], cfg)
+            ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
             out.append(cfg)
     return out
+
+
+class SweepConfigs:
+    """What Hydra's `ConfigLoaderImpl.load_sweep_config(master_config, job_overrides)` returns (a job's config, its
+    `hydra` node included), composed once per set of composing overrides as `job_configs` composes: the in-process
+    launcher composed every job afresh, ~0.3 s a job (Hydra re-reads the YAML files each time), for smoke runs that
+    train in 0.1 s (docs/measurements.md). Value overrides are set on a copy of that composition, and the `hydra`
+    fields Hydra derives from a job's overrides (`hydra.overrides.task`, `hydra.job.override_dirname`) are set as
+    `_load_configuration_impl` sets them (hydra-core 1.3.2, config_loader_impl.py). tests/test_core_sweep.py compares
+    every job of a grid with Hydra's own composition."""
+
+    def __init__(self, loader) -> None:
+        self.loader, self.kinds, self.bases = loader, OverrideKinds(loader.repository), {}
+
+    def __call__(self, master_config: DictConfig, sweep_overrides: Sequence[str]) -> DictConfig:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+        from hydra.types import RunMode
+        from omegaconf import open_dict
+
+        lines = [*OmegaConf.to_container(master_config.hydra.overrides.hydra), *sweep_overrides]
+        groups, values = self.kinds.split(lines)
+        if groups not in self.bases:
+            self.bases[groups] = self.loader.load_configuration(
+                config_name=master_config.hydra.job.config_name, overrides=list(groups), run_mode=RunMode.RUN)
+        cfg = self.bases[groups].copy()
+        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        task = [self.kinds.parsed[line][0] for line in lines if not self.kinds.parsed[line][0].is_hydra_override()]
+        dirname = cfg.hydra.job.config.override_dirname
+        with open_dict(cfg.hydra):
+            cfg.hydra.overrides.task = [o.input_line for o in task]
+            cfg.hydra.job.override_dirname = get_overrides_dirname(
+                overrides=task, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
+        OmegaConf.copy_cache(from_config=master_config, to_config=cfg)  # as load_sweep_config does
+        return cfg
 
 
 def sweep_jobs(config_name: str, overrides: Sequence[str]) -> list[list[str]]:

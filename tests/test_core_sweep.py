@@ -27,3 +27,30 @@ def test_planner_benchmark_and_figures_name_the_same_jobs():
     figures = {("cifar10", label, lr0, seed) for label, exp in expected_runs("benchmark", [], seeds=[0])["cifar10"].items()
                if exp.source.endswith("table2_cifar10.yaml") for lr0 in exp.lr0s for seed in exp.seeds}
     assert len(plan) == 8 * 3 and plan == bench == figures
+
+
+def test_sweep_configs_equal_hydras_own_composition_of_every_job():
+    """core.sweep.SweepConfigs (the in-process launcher's job configs, hydra_plugins/arc_sweeper) against Hydra's
+    load_sweep_config, job by job, for grids of config groups and values (the n-study also overrides a nested key)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    import experiments.config  # noqa: F401  (registers the schema)
+    from core.cli import CONFIGS
+    from core.sweep import SweepConfigs
+
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONFIGS)))
+    for command in (["experiment=table2_cifar10", "profile=smoke", "seed=0"],
+                    ["experiment=n_study", "profile=mini", "hydra.job.chdir=false", "arc_candidate=1", "lr0=0.01"]):
+        master = loader.load_configuration("benchmark", command, RunMode.MULTIRUN)
+        grouped = SweepConfigs(loader)
+        jobs = sweep_jobs("benchmark", command)
+        assert len(jobs) >= 12
+        for job in jobs:
+            hydra_own = loader.load_sweep_config(master, job)
+            ours = grouped(master, job)
+            assert OmegaConf.to_container(ours) == OmegaConf.to_container(hydra_own), job
+            assert ours.hydra.overrides.task == hydra_own.hydra.overrides.task
+        assert len(grouped.bases) < len(jobs) / 2  # composed once per set of config groups
