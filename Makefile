@@ -59,11 +59,15 @@ help: ## this list (make <target> PROFILE=smoke|mini|paper ARGS="<Hydra override
 	@echo "make <target> [PROFILE=mini] [ARGS=...]; targets (reproduce passes ARGS to every stage, after check-args):"
 	@awk -F':.*## ' '/^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file to a worker (its fixtures built once);
+# TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+PYTEST = $(PY) -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 test: $(STAMP) ## the whole test suite, slow tests included (installs .venv first on a fresh clone)
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: $(STAMP) ## the tests not marked slow (under 3 minutes on 2 cores)
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: $(STAMP) ## all benchmarks; one with e.g. `make bench BENCH=engine`
 	$(PY) -m bench $(BENCH)
