@@ -73,7 +73,7 @@ def location_free(cfg) -> dict:
     # masked in place and restored, not on a copy: a copy of the whole config was a third of the cost of naming a
     # run, and the table readers and the benchmark's sweeper name every run of a study (docs/measurements.md)
     paths = cfg.paths
-    raw = {key: paths._get_node(key)._value() for key in paths}  # values as written: interpolations unresolved
+    raw = OmegaConf.to_container(paths, resolve=False)  # the values as written, interpolations unresolved
     with read_write(paths), open_dict(paths):
         try:
             for key in raw:

@@ -6,10 +6,9 @@ fails at compose time, naming the key.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
-
-import functools
 
 import omegaconf.base
 from hydra.core.config_store import ConfigStore

@@ -12,7 +12,8 @@ A job's config is Hydra's compose of its overrides. Composing costs ~0.6 s (meas
 `job_configs` composes once per distinct set of config-group (and `hydra.`) overrides and applies each job's value
 overrides as Hydra's config loader does after composing (config_loader_impl.py: `_apply_overrides_to_config` of the
 defaults list's `config_overrides`, in command-line order). The sweeper uses it too, to leave out the jobs that have
-nothing to do before it launches any (hydra_plugins/arc_sweeper).
+nothing to do before it launches any (hydra_plugins/arc_sweeper), and the in-process launcher composes its jobs
+the same way (`SweepConfigs`, which also sets the `hydra` fields Hydra derives from a job's overrides).
 """
 from __future__ import annotations
 
