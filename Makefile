@@ -63,7 +63,7 @@ help: ## this list (make <target> PROFILE=smoke|mini|paper ARGS="<Hydra override
 # TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
 PYTEST = $(PY) -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
-test: $(STAMP) ## the whole test suite, slow tests included (installs .venv first on a fresh clone)
+test: $(STAMP) ## the whole test suite, slow tests included, in TEST_WORKERS=2 processes (installs .venv first)
 	$(PYTEST)
 
 test-fast: $(STAMP) ## the tests not marked slow (under 3 minutes on 2 cores)
