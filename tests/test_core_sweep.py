@@ -54,3 +54,57 @@ def test_sweep_configs_equal_hydras_own_composition_of_every_job():
             assert OmegaConf.to_container(ours) == OmegaConf.to_container(hydra_own), job
             assert ours.hydra.overrides.task == hydra_own.hydra.overrides.task
         assert len(grouped.bases) < len(jobs) / 2  # composed once per set of config groups
+
+
+def _compose_in_worker(loader, master, job, singletons):
+    """What Hydra's joblib launcher does first in a worker (hydra_joblib_launcher/_core.py, execute_job)."""
+    import os
+
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import setup_globals
+    from omegaconf import OmegaConf
+
+    setup_globals()
+    Singleton.set_state(singletons)
+    cfg = loader.load_sweep_config(master, job)
+    return os.getpid(), len(loader.load_sweep_config.bases), OmegaConf.to_container(cfg)
+
+
+def test_joblib_workers_keep_their_compositions_from_job_to_job_and_compose_as_hydra():
+    """core.sweep.GroupingLoader as the covering sweeper hands it to the joblib launcher: sent to loky's workers with
+    every job, it is one loader per worker and sweep, so a worker composes each set of config groups once."""
+    import os
+    import pickle
+
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.singleton import Singleton
+    from hydra.types import RunMode
+    from joblib.externals.loky import get_reusable_executor
+    from omegaconf import OmegaConf
+
+    import experiments.config  # noqa: F401  (registers the schema)
+    from core.cli import CONFIGS
+    from core.sweep import GroupingLoader
+    from hydra_plugins.arc_sweeper.covering_sweeper import stop_workers
+
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONFIGS)))
+    grouping = GroupingLoader(loader)
+    once, again = pickle.loads(pickle.dumps(grouping)), pickle.loads(pickle.dumps(grouping))
+    assert once is again and once is not grouping  # one per process and sweep
+    assert pickle.loads(pickle.dumps(GroupingLoader(loader))) is not once  # another sweep: its own
+    assert grouping.repository is loader.repository  # Hydra's loader's other attributes, unchanged
+
+    command = ["profile=smoke", "bench_task=ptb", "lr0=1.0", "seed=0,1,2", "schedule=constant,greedy"]
+    master = loader.load_configuration("benchmark", command, RunMode.MULTIRUN)
+    jobs = sweep_jobs("benchmark", command)  # constant, greedy, constant, ...
+    singletons = Singleton.get_state()
+    try:  # one loky worker (joblib's executor) running the jobs one after the other
+        worker = get_reusable_executor(max_workers=1)
+        results = [worker.submit(_compose_in_worker, grouping, master, job, singletons).result() for job in jobs]
+    finally:
+        stop_workers()
+    for job, (_, _, cfg) in zip(jobs, results):
+        assert cfg == OmegaConf.to_container(loader.load_sweep_config(master, job)), job
+    assert len({pid for pid, _, _ in results}) == 1 and results[0][0] != os.getpid()
+    assert [count for _, count, _ in results] == [1, 2, 2, 2, 2, 2]  # 2 schedules: composed once each

@@ -34,7 +34,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 
@@ -48,6 +47,11 @@ class CoveringSweeperConf:
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="covering", node=CoveringSweeperConf, provider="arc_repro")
+
+
+# Launchers whose jobs may share compositions (core.sweep.GroupingLoader): Hydra's in-process one, and joblib's, whose
+# workers each run many jobs. submitit's jobs each run in a process of their own.
+GROUPING_LAUNCHERS = {"BasicLauncher", "JoblibLauncher"}
 
 
 def covering_jobs(batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
@@ -74,7 +78,9 @@ class CoveringSweeper(BasicSweeper):
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         launch = self.launcher.launch  # a batch whose jobs are all finished is not launched (BasicSweeper.sweep
         self.launcher.launch = lambda batch, initial_job_idx: launch(batch, initial_job_idx) if batch else []  # would)
-        if type(self.launcher) is BasicLauncher:  # jobs in this process: composed once per set of config groups
+        if type(self.launcher).__name__ in GROUPING_LAUNCHERS:  # composed once per set of config groups (per worker)
+            from core.sweep import GroupingLoader
+
             loader = GroupingLoader(hydra_context.config_loader)
             self.launcher.hydra_context = replace(hydra_context, config_loader=loader)
 
@@ -113,21 +119,6 @@ class CoveringSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         super().validate_batch_is_legal(covering_jobs(batch))
-
-
-class GroupingLoader:
-    """Hydra's config loader, but `load_sweep_config` (all the in-process basic launcher asks of it) composes once per
-    set of config-group overrides (core.sweep.SweepConfigs). Launchers that compose in other processes (joblib,
-    submitit) keep Hydra's loader."""
-
-    def __init__(self, loader: Any) -> None:
-        from core.sweep import SweepConfigs
-
-        self._loader = loader
-        self.load_sweep_config = SweepConfigs(loader)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loader, name)
 
 
 def remove_hydra_record(sweep_dir: Path) -> None:
