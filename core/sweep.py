@@ -130,7 +130,7 @@ class GroupingLoader:
     one composition per set of config-group overrides. The covering sweeper hands it to the in-process launcher and to
     the joblib launcher (hydra_plugins/arc_sweeper). joblib sends it to its workers with every job; unpickled there,
     it is the worker's one instance for this sweep (`_worker_loader`, keyed by a token of the sweep), so a worker
-    composes each set of config groups once instead of every job afresh (~0.25 s a mini benchmark job). submitit
+    composes each set of config groups once instead of every job afresh (docs/measurements.md). submitit
     runs each job in its own process, where keeping compositions buys nothing: it keeps Hydra's loader."""
 
     def __init__(self, loader, token: str | None = None) -> None:
