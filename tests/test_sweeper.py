@@ -88,11 +88,3 @@ def test_a_sweep_directory_holding_more_than_hydras_record_is_kept(tmp_path):
     remove_hydra_record(sweep)
     assert not (tmp_path / "multirun").exists()
 
-
-def test_the_launchers_given_the_grouping_loader_are_hydras_in_process_and_joblib_launchers():
-    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
-    from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
-
-    from hydra_plugins.arc_sweeper.covering_sweeper import GROUPING_LAUNCHERS
-
-    assert GROUPING_LAUNCHERS == {BasicLauncher.__name__, JoblibLauncher.__name__}  # the names setup() compares

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 
@@ -47,11 +48,6 @@ class CoveringSweeperConf:
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="covering", node=CoveringSweeperConf, provider="arc_repro")
-
-
-# Launchers whose jobs may share compositions (core.sweep.GroupingLoader): Hydra's in-process one, and joblib's, whose
-# workers each run many jobs. submitit's jobs each run in a process of their own.
-GROUPING_LAUNCHERS = {"BasicLauncher", "JoblibLauncher"}
 
 
 def covering_jobs(batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
@@ -78,7 +74,11 @@ class CoveringSweeper(BasicSweeper):
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         launch = self.launcher.launch  # a batch whose jobs are all finished is not launched (BasicSweeper.sweep
         self.launcher.launch = lambda batch, initial_job_idx: launch(batch, initial_job_idx) if batch else []  # would)
-        if type(self.launcher).__name__ in GROUPING_LAUNCHERS:  # composed once per set of config groups (per worker)
+        from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+
+        # jobs in this process, or in joblib's workers that each run many: composed once per set of config groups
+        # (per worker). submitit's jobs each run in a process of their own and keep Hydra's loader.
+        if type(self.launcher) in (BasicLauncher, JoblibLauncher):
             from core.sweep import GroupingLoader
 
             loader = GroupingLoader(hydra_context.config_loader)
